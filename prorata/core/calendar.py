@@ -1,0 +1,207 @@
+"""Billing periods, day counts and time ratios.
+
+Invariants:
+- Periods are half-open: ``[start, end)``. A renewal falls due at ``end``.
+- Boundaries are computed from the anchor, ``anchor + k × length`` with the month clamped to
+  its last day (31 Jan → 29 Feb → 31 Mar), never by adding a month to the previous boundary.
+- Instants are timezone-aware datetimes; boundaries are wall-clock times in the schedule's
+  zone, and elapsed seconds are measured in UTC, so a DST change is counted as it happened.
+- Ratios are exact ``fractions.Fraction``; nothing here rounds money.
+"""
+
+from __future__ import annotations
+
+import calendar as _calendar
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from decimal import ROUND_HALF_UP, Decimal
+from enum import StrEnum
+from fractions import Fraction
+
+
+class PeriodUnit(StrEnum):
+    DAILY = "daily"
+    WEEKLY = "weekly"
+    MONTHLY = "monthly"
+    QUARTERLY = "quarterly"
+    SEMIANNUAL = "semiannual"
+    ANNUAL = "annual"
+    BIENNIAL = "biennial"
+    ONE_TIME = "one_time"
+
+    @property
+    def months(self) -> int:
+        """Length in months for month-based units, 0 for day-based ones."""
+        return _MONTHS.get(self, 0)
+
+    @property
+    def days(self) -> int:
+        """Length in days for day-based units, 0 for month-based ones."""
+        return _DAYS.get(self, 0)
+
+    @property
+    def per_year(self) -> Fraction:
+        """How many periods make a year (used to compare prices across cycles)."""
+        if self is PeriodUnit.ONE_TIME:
+            return Fraction(1)
+        if self.months:
+            return Fraction(12, self.months)
+        return Fraction(365, self.days)
+
+    @property
+    def recurring(self) -> bool:
+        return self is not PeriodUnit.ONE_TIME
+
+
+_MONTHS = {
+    PeriodUnit.MONTHLY: 1,
+    PeriodUnit.QUARTERLY: 3,
+    PeriodUnit.SEMIANNUAL: 6,
+    PeriodUnit.ANNUAL: 12,
+    PeriodUnit.BIENNIAL: 24,
+}
+_DAYS = {PeriodUnit.DAILY: 1, PeriodUnit.WEEKLY: 7}
+
+
+def clamp_day(year: int, month: int, day: int) -> date:
+    """``day`` of that month, or the month's last day when it is shorter."""
+    return date(year, month, min(day, _calendar.monthrange(year, month)[1]))
+
+
+def add_months(d: date, months: int, day: int | None = None) -> date:
+    """The date ``months`` after ``d`` on ``day`` (default ``d.day``), clamped to month end."""
+    index = d.year * 12 + (d.month - 1) + months
+    return clamp_day(index // 12, index % 12 + 1, day if day is not None else d.day)
+
+
+def local_midnight(d: date, zone: tzinfo) -> datetime:
+    return datetime(d.year, d.month, d.day, tzinfo=zone)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """The boundaries of a recurring plan: ``boundary(k) = anchor + k periods``.
+
+    ``anchor`` is one boundary (aware datetime); ``billing_day`` is the nominal day of month
+    that month-based boundaries fall on (clamped per month), so the sequence never drifts.
+    """
+
+    anchor: datetime
+    unit: PeriodUnit
+    billing_day: int
+
+    def __post_init__(self) -> None:
+        if not self.unit.recurring:
+            raise ValueError("a one_time plan has no schedule")
+        if self.anchor.tzinfo is None:
+            raise ValueError("a schedule's anchor must be timezone-aware")
+
+    @classmethod
+    def starting(cls, start: datetime, unit: PeriodUnit, billing_day: int | None) -> Schedule:
+        """The schedule of a subscription starting at ``start`` billed on ``billing_day``.
+
+        Month-based units put a boundary on ``billing_day`` in the start's month, so a start on
+        another day lies inside a first period that it only partly covers. Day-based units
+        are anchored at the start itself.
+        """
+        if unit.months and billing_day is not None:
+            day = clamp_day(start.year, start.month, billing_day)
+            anchor = start.replace(year=day.year, month=day.month, day=day.day)
+            return cls(anchor, unit, billing_day)
+        return cls(start, unit, billing_day or start.day)
+
+    def boundary(self, k: int) -> datetime:
+        if self.unit.months:
+            d = add_months(self.anchor.date(), k * self.unit.months, self.billing_day)
+            return self.anchor.replace(year=d.year, month=d.month, day=d.day)
+        naive = self.anchor.replace(tzinfo=None) + timedelta(days=k * self.unit.days)
+        return naive.replace(tzinfo=self.anchor.tzinfo)
+
+    def index_of(self, t: datetime) -> int:
+        """The k with ``boundary(k) <= t < boundary(k + 1)``."""
+        a = self.anchor
+        if self.unit.months:
+            months = (t.year - a.year) * 12 + (t.month - a.month)
+            k = months // self.unit.months
+        else:
+            k = (t.replace(tzinfo=None) - a.replace(tzinfo=None)).days // self.unit.days
+        while self.boundary(k) > t:
+            k -= 1
+        while self.boundary(k + 1) <= t:
+            k += 1
+        return k
+
+    def period_containing(self, t: datetime) -> tuple[datetime, datetime]:
+        k = self.index_of(t)
+        return self.boundary(k), self.boundary(k + 1)
+
+    def next_boundary_after(self, t: datetime) -> datetime:
+        """The first boundary strictly after ``t``."""
+        return self.boundary(self.index_of(t) + 1)
+
+
+def term_end(start: datetime, unit: PeriodUnit, count: int = 1) -> datetime:
+    """``start`` plus ``count`` periods, computed from ``start`` (month end clamped)."""
+    if unit.months:
+        d = add_months(start.date(), count * unit.months)
+        return start.replace(year=d.year, month=d.month, day=d.day)
+    naive = start.replace(tzinfo=None) + timedelta(days=count * unit.days)
+    return naive.replace(tzinfo=start.tzinfo)
+
+
+# day counts -------------------------------------------------------------------
+
+
+def actual_days(start: date, end: date) -> int:
+    return (end - start).days
+
+
+def days_30_360(start: date, end: date) -> int:
+    """30E/360: every month counts 30 days; the 31st counts as the 30th."""
+    d1 = min(start.day, 30)
+    d2 = min(end.day, 30)
+    return (end.year - start.year) * 360 + (end.month - start.month) * 30 + (d2 - d1)
+
+
+def elapsed_seconds(start: datetime, end: datetime) -> int:
+    """Seconds between two aware instants, measured in UTC (DST-correct)."""
+    return int((end.astimezone(UTC) - start.astimezone(UTC)).total_seconds())
+
+
+def span_ratio(
+    span: tuple[datetime, datetime],
+    period: tuple[datetime, datetime],
+    unit: str = "day",
+    basis: str = "actual",
+) -> Fraction:
+    """The exact share of ``period`` that ``span`` covers.
+
+    ``unit`` is ``day`` (local calendar days, end exclusive) or ``second``; ``basis`` is
+    ``actual`` (calendar days) or ``30/360`` (30-day months). An empty period gives 0.
+    """
+    if unit == "second":
+        num = elapsed_seconds(*span)
+        den = elapsed_seconds(*period)
+    else:
+        count = days_30_360 if basis == "30/360" else actual_days
+        num = count(span[0].date(), span[1].date())
+        den = count(period[0].date(), period[1].date())
+    if den <= 0 or num <= 0:
+        return Fraction(0)
+    return Fraction(num, den)
+
+
+def round_ratio(ratio: Fraction, digits: int | None) -> Fraction:
+    """The ratio rounded half-up to ``digits`` decimals first (Kill Bill), or unchanged."""
+    if digits is None:
+        return ratio
+    value = (Decimal(ratio.numerator) / Decimal(ratio.denominator)).quantize(
+        Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP
+    )
+    return Fraction(value)
+
+
+def ratio_text(ratio: Fraction, digits: int = 4) -> str:
+    """A ratio as a fixed decimal string (``0.8710``), half-up."""
+    value = Decimal(ratio.numerator) / Decimal(ratio.denominator)
+    return f"{value.quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP):f}"

@@ -1,0 +1,417 @@
+"""Changing a subscription: classify, admit, time and quote a change, as pure functions.
+
+``evaluate`` is the single entry point used by previews, the API, the simulator and the
+store: it returns either a :class:`Refusal` or a :class:`Quote` that says when the change
+takes effect and, for an immediate change, every line it produces and the subscription it
+leaves. Applying a change means recording that quote; previewing means showing it, so the
+numbers of a preview and of the applied change are the same by construction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from prorata.core import licences, wording
+from prorata.core.calendar import Schedule
+from prorata.core.catalog import Catalog, Plan
+from prorata.core.documents import Line
+from prorata.core.model import Account, Actor, Change
+from prorata.core.money import Money
+from prorata.core.policy import Policy
+from prorata.core.proration import (
+    Pricing,
+    billed_credit,
+    change_instant,
+    period_line,
+    unit_total,
+)
+from prorata.core.subscription import Item, Scheduled, Segment, Subscription
+
+_TIMING_ORDER = {"immediate": 0, "end_of_term": 1, "approval": 2, "forbidden": 3}
+
+
+@dataclass(frozen=True)
+class Refusal:
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Routing:
+    """Where a change's lines go: invoiced now, left for the next invoice, or credited."""
+
+    invoice: tuple[Line, ...] = ()
+    pending: tuple[Line, ...] = ()
+    credit_note: tuple[Line, ...] = ()  # positive amounts
+    credited_to: str = "account"  # account | refund
+
+
+@dataclass(frozen=True)
+class Quote:
+    kind: str
+    kinds: frozenset[str]
+    timing: str  # immediate | end_of_term | approval
+    request_reason: str | None  # approval_required | manual_fulfillment
+    effective_at: datetime
+    lines: tuple[Line, ...] = ()
+    routing: Routing = field(default_factory=Routing)
+    subscription: Subscription | None = None  # the state after an immediate change
+    refers_to: str | None = None
+
+    @property
+    def total(self) -> Money | None:
+        if not self.lines:
+            return None
+        amounts = iter(line.amount for line in self.lines)
+        result = next(amounts)
+        for amount in amounts:
+            result = result + amount
+        return result
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the engine needs to know besides the subscription itself."""
+
+    catalog: Catalog
+    policy: Policy
+    accounts: Mapping[str, Account]
+    pending_request: int | None = None  # a request already waiting for this subscription
+
+
+# classification -------------------------------------------------------------
+
+
+def classify(policy: Policy, catalog: Catalog, old: tuple[Item, ...], new: tuple[Item, ...]):
+    """The kinds of change from ``old`` to ``new`` items, and the one whose rule applies.
+
+    Upgrade vs downgrade is by tier rank inside a product (``classify: tier``) or by price per
+    year (``classify: price``, Lago); moving to a suite that includes the product is an
+    upgrade; adding products is an upgrade. The primary kind decides credit and invoicing:
+    a period change first, then an upgrade or downgrade, then a change of quantity.
+    """
+    before, after = catalog.plan(old[0].plan), catalog.plan(new[0].plan)
+    kinds: set[str] = set()
+    if before.period != after.period:
+        kinds.add("period_change")
+    if before.id != after.id:
+        direction = _direction(policy, catalog, old[0], new[0], before, after)
+        if direction:
+            kinds.add(direction)
+    if new[0].quantity != old[0].quantity:
+        kinds.add("quantity_increase" if new[0].quantity > old[0].quantity else "quantity_decrease")
+    if {i.plan for i in new[1:]} - {i.plan for i in old[1:]}:
+        kinds.add("upgrade")
+    for kind in ("period_change", "upgrade", "downgrade", "quantity_increase", "quantity_decrease"):
+        if kind in kinds:
+            return frozenset(kinds), kind
+    return frozenset(kinds), None
+
+
+def _direction(policy, catalog, old_item, new_item, before: Plan, after: Plan) -> str | None:
+    if policy.classify == "price":
+        old_year = before.yearly_price() * (old_item.quantity if before.per_unit else 1)
+        new_year = after.yearly_price() * (new_item.quantity if after.per_unit else 1)
+        return "upgrade" if new_year >= old_year else "downgrade"
+    if before.product != after.product:
+        if catalog.covers(catalog.products[after.product], before.product):
+            return "upgrade"
+        return "upgrade" if after.yearly_price() >= before.yearly_price() else "downgrade"
+    if after.tier != before.tier:
+        return "upgrade" if after.tier > before.tier else "downgrade"
+    if after.period != before.period:
+        return None  # the same offer on another billing cycle
+    return "upgrade" if after.yearly_price() >= before.yearly_price() else "downgrade"
+
+
+# admission -------------------------------------------------------------------
+
+
+def authorize(policy: Policy, sub: Subscription, actor: Actor) -> str | None:
+    """Who may act: the account's own owner or billing contact, or the seller's staff, as the
+    policy allows. Returns the role to name in a refusal, or None when allowed."""
+    if not actor.is_staff and actor.account != sub.account:
+        return "other"
+    if actor.role not in policy.authorized_roles:
+        return actor.role
+    return None
+
+
+def locale_of(ctx: Context, sub: Subscription) -> str:
+    """The language of the subscription's account (refusals and lines are written in it)."""
+    account = ctx.accounts.get(sub.account)
+    return account.locale if account else "en"
+
+
+def refuse(ctx: Context, sub: Subscription, code: str, **params) -> Refusal:
+    return Refusal(code, wording.refusal(code, locale_of(ctx, sub), **params))
+
+
+def resolve_items(ctx: Context, sub: Subscription, change: Change) -> tuple | Refusal:
+    """The items the change asks for, or why they cannot exist."""
+    catalog = ctx.catalog
+    main = catalog.plan(change.plan) if change.plan else catalog.plan(sub.plan)
+    if change.period is not None and main.period != change.period:
+        sibling = catalog.sibling(main, change.period)
+        if sibling is None:
+            return refuse(ctx, sub, "unknown_plan", what=f"{main.id} ({change.period})")
+        main = sibling
+    quantity = sub.quantity if change.quantity is None else change.quantity
+    if quantity < 1:
+        return refuse(ctx, sub, "quantity_invalid", quantity=quantity, why="at least 1")
+    if change.quantity is not None and change.quantity != sub.quantity and not main.per_unit:
+        return refuse(
+            ctx, sub, "quantity_invalid", quantity=quantity, why=f"{main.id} is not sold per unit"
+        )
+    suite = catalog.products[main.product]
+    kept = tuple(
+        item for item in sub.items[1:] if not catalog.covers(suite, catalog.plan(item.plan).product)
+    )
+    added = tuple(Item(plan_id, 1) for plan_id in change.add_products)
+    return (Item(main.id, quantity), *kept, *added)
+
+
+def decide_timing(ctx: Context, policy: Policy, sub, kinds, primary, change, at) -> str | Refusal:
+    timing = max((policy.rule(k).timing for k in kinds), key=_TIMING_ORDER.__getitem__)
+    locale = locale_of(ctx, sub)
+    if timing == "forbidden":
+        return refuse(ctx, sub, "change_forbidden", kind=wording.kind_name(primary, locale))
+    renewal = sub.renewal_date()
+    notice_applies = policy.notice_days and renewal and kinds & policy.notice_applies_to
+    if notice_applies and (renewal.date() - at.date()).days < policy.notice_days:
+        return refuse(
+            ctx,
+            sub,
+            "notice_period_passed",
+            days=policy.notice_days,
+            renewal=wording.when(renewal, locale),
+        )
+    if ctx.pending_request is not None:
+        return refuse(ctx, sub, "already_pending", request=ctx.pending_request)
+    if change is not None and change.timing and timing in ("immediate", "end_of_term"):
+        timing = change.timing
+    return timing
+
+
+def effective_policy(ctx: Context, items: tuple[Item, ...], change: Change | None) -> Policy:
+    """The scenario policy with the target plan's product and plan overrides, then the
+    change's own proration overrides."""
+    plan = ctx.catalog.plan(items[0].plan)
+    product = ctx.catalog.products[plan.product]
+    layers = [product.policy, plan.policy]
+    if change is not None and change.proration:
+        layers.append({"proration": dict(change.proration)})
+    return ctx.policy.with_overrides(*layers, where=f"catalog.{plan.id}.policy")
+
+
+def end_of_term(sub: Subscription) -> datetime:
+    """When an end-of-term change takes effect: the contract term's end, else the period's."""
+    if sub.term is not None:
+        return sub.term.end
+    return sub.period_end or sub.maintenance_until or sub.started_at
+
+
+# evaluation ------------------------------------------------------------------
+
+
+def evaluate(
+    ctx: Context,
+    sub: Subscription,
+    change: Change,
+    at: datetime,
+    *,
+    approved: bool = False,
+) -> Quote | Refusal:
+    """What ``change`` to ``sub`` at ``at`` would do. Pure: nothing is recorded.
+
+    ``approved`` evaluates a request a person has accepted: the approval gate is passed and the
+    change takes effect as the policy's ``after_approval`` (or the change's timing) says.
+    """
+    if not sub.active:
+        return refuse(ctx, sub, "subscription_not_active", status=sub.status)
+    actor = change.by or Actor(sub.account, "owner")
+    denied = authorize(ctx.policy, sub, actor)
+    if denied and not approved:
+        return refuse(
+            ctx, sub, "not_authorized", who=wording.role_name(denied, locale_of(ctx, sub))
+        )
+    items = resolve_items(ctx, sub, change)
+    if isinstance(items, Refusal):
+        return items
+    policy = effective_policy(ctx, items, change)
+    if not sub.is_recurring:
+        return licences.evaluate(ctx, policy, sub, items, change, at, refuse, locale_of(ctx, sub))
+    if items == sub.items:
+        return refuse(ctx, sub, "no_change")
+    kinds, primary = classify(policy, ctx.catalog, sub.items, items)
+    if primary is None:
+        return refuse(ctx, sub, "no_change")
+    if approved:
+        timing = policy.rule(primary).after_approval
+        if change.timing:
+            timing = change.timing
+    else:
+        timing = decide_timing(ctx, policy, sub, kinds, primary, change, at)
+        if isinstance(timing, Refusal):
+            return timing
+    if timing == "approval":
+        return Quote(primary, kinds, "approval", "approval_required", at)
+    if timing == "end_of_term":
+        when = end_of_term(sub)
+        scheduled = (*sub.scheduled, Scheduled(when, change, primary))
+        return Quote(
+            primary, kinds, "end_of_term", None, when, subscription=sub.evolve(scheduled=scheduled)
+        )
+    quote = quote_immediate(ctx, policy, sub, items, primary, kinds, change, at)
+    target = ctx.catalog.plan(items[0].plan)
+    if target.manual and target.id != sub.plan and not approved:
+        quote = replace(quote, request_reason="manual_fulfillment")
+    return quote
+
+
+def quote_immediate(
+    ctx: Context,
+    policy: Policy,
+    sub: Subscription,
+    items: tuple[Item, ...],
+    kind: str,
+    kinds: frozenset[str],
+    change: Change | None,
+    at: datetime,
+) -> Quote:
+    """Lines and resulting state of a change that takes effect at ``at``."""
+    pricing = Pricing(policy, ctx.catalog, sub.currency, locale_of(ctx, sub))
+    pr = policy.proration
+    period = (sub.period_start, sub.period_end)
+    t = change_instant(at, pr.unit, policy.change_day(kind), sub.period_end)
+    old_plan, new_plan = ctx.catalog.plan(sub.plan), ctx.catalog.plan(items[0].plan)
+    rule = policy.rule(kind)
+
+    schedule, new_period, charge_period = sub.schedule, period, period
+    if old_plan.period != new_plan.period:
+        anchor = (change.anchor if change else None) or policy.rule("period_change").anchor
+        if anchor == "reset" or pr.unit == "none":
+            schedule = Schedule.starting(t, new_plan.period, t.day)
+            new_period = charge_period = (t, schedule.boundary(1))
+        else:
+            schedule = Schedule.starting(t, new_plan.period, sub.schedule.billing_day)
+            charge_period = schedule.period_containing(t)
+            new_period = (charge_period[0], charge_period[1])
+    remaining = (t, sub.period_end)
+    charge_span = (t, new_period[1])
+
+    changed_old = [i for i in sub.items if i not in items or kind == "period_change"]
+    changed_new = [i for i in items if i not in sub.items or kind == "period_change"]
+    segments = tuple(s for s in sub.segments if s.end > t)
+    lines: list[Line] = []
+    prorate = pr.unit != "none" or kind == "period_change"
+    if pr.lines == "difference" and kind != "period_change" and prorate:
+        lines.extend(_difference_line(sub, changed_old, changed_new, remaining, period, pricing))
+    elif prorate:
+        for item in changed_old:
+            if remaining[0] >= remaining[1] or pr.unit == "none":
+                continue
+            if pr.credit_from == "billed":
+                credit, segments = billed_credit(sub.id, item, segments, remaining, pricing)
+                lines.extend(credit)
+            else:
+                lines.append(
+                    period_line(
+                        "proration_credit", sub.id, item, remaining, period, pricing, sign=-1
+                    )
+                )
+        for item in changed_new:
+            if charge_span[0] < charge_span[1]:
+                line_kind = "recurring" if charge_span == charge_period else "proration_charge"
+                lines.append(
+                    period_line(line_kind, sub.id, item, charge_span, charge_period, pricing)
+                )
+    lines = [line for line in lines if line.amount]
+
+    kept_segments = tuple(
+        replace(s, end=min(s.end, t)) if s.plan in {i.plan for i in changed_old} else s
+        for s in segments
+    )
+    new_segments = tuple(
+        Segment(
+            line.plan, line.quantity, line.start, line.end, line.amount, Money.zero(sub.currency)
+        )
+        for line in lines
+        if line.amount.is_positive
+    )
+    state = sub.evolve(
+        items=items,
+        schedule=schedule,
+        period_start=new_period[0] if new_period != period else sub.period_start,
+        period_end=new_period[1],
+        segments=kept_segments + new_segments,
+        term=_term_after(sub, new_period) if new_period != period else sub.term,
+    )
+    return Quote(
+        kind,
+        kinds,
+        "immediate",
+        None,
+        at,
+        lines=tuple(lines),
+        routing=route(lines, rule),
+        subscription=state,
+        refers_to=sub.last_invoice(),
+    )
+
+
+def _term_after(sub: Subscription, new_period) -> object:
+    """A term that would end before the new period does is stretched to the new period's end."""
+    if sub.term is None or sub.term.end >= new_period[1]:
+        return sub.term
+    return replace(sub.term, end=new_period[1])
+
+
+def _difference_line(sub, old_items, new_items, remaining, period, pricing: Pricing) -> list[Line]:
+    """One line for the difference of the new and old terms over the rest of the period."""
+    if remaining[0] >= remaining[1]:
+        return []
+    catalog = pricing.catalog
+    old_value = sum((unit_total(catalog.plan(i.plan), i.quantity) for i in old_items), 0)
+    new_value = sum((unit_total(catalog.plan(i.plan), i.quantity) for i in new_items), 0)
+    main = new_items[0] if new_items else old_items[0]
+    old_main = old_items[0] if old_items else main
+    shown = (
+        abs(main.quantity - old_main.quantity)
+        if main.plan == old_main.plan and main.quantity != old_main.quantity
+        else main.quantity
+    )
+    return [
+        period_line(
+            "proration",
+            sub.id,
+            main,
+            remaining,
+            period,
+            pricing,
+            value=new_value - old_value,
+            quantity=shown,
+        )
+    ]
+
+
+def route(lines, rule) -> Routing:
+    """Send each line where the rule says: charges to an invoice now or to the next one;
+    credits to the invoice (account credit), to a credit note, to a refund, or nowhere."""
+    invoice, pending, credit_note = [], [], []
+    for line in lines:
+        if line.amount.is_negative:
+            if rule.credit == "none":
+                continue
+            if rule.credit in ("credit_note", "refund"):
+                credit_note.append(line.negated())
+                continue
+        (invoice if rule.invoice == "now" else pending).append(line)
+    return Routing(
+        tuple(invoice),
+        tuple(pending),
+        tuple(credit_note),
+        "refund" if rule.credit == "refund" else "account",
+    )

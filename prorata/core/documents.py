@@ -1,0 +1,174 @@
+"""Invoices, credit notes and the account-credit ledger, assembled from lines.
+
+Invariants:
+- Invoice lines are signed (a credit for unused time is negative); credit-note lines and
+  totals are positive, the amount credited.
+- ``subtotal`` is the exact sum of the lines; tax is computed once per document from the
+  account's rate and rounded once; ``total = subtotal + tax``.
+- A positive invoice first consumes account credit (``credit_applied``); a negative one adds
+  its absolute total to the credit (``credit_added``) and is due 0.
+- An issued document is never changed; paying one returns a new value with a new status.
+- The ledger is append-only; the balance is the sum of its entries and is never negative.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from decimal import Decimal
+from fractions import Fraction
+
+from prorata.core.model import Account
+from prorata.core.money import Money, round_amount, total
+
+
+@dataclass(frozen=True)
+class Line:
+    kind: str  # recurring | proration_charge | proration_credit | proration | licence | maintenance
+    description: str
+    subscription: str
+    plan: str
+    quantity: int
+    amount: Money
+    start: datetime | None = None
+    end: datetime | None = None
+    fraction: Fraction | None = None
+    unit_price: Decimal | None = None
+    explanation: str = ""
+
+    def negated(self) -> Line:
+        return replace(self, amount=-self.amount)
+
+
+@dataclass(frozen=True)
+class Invoice:
+    number: str
+    issued_at: datetime
+    account: str
+    currency: str
+    lines: tuple[Line, ...]
+    subtotal: Money
+    tax: Money
+    total: Money
+    credit_applied: Money
+    credit_added: Money
+    amount_due: Money
+    status: str  # paid | open
+    tax_rate: Decimal = Decimal(0)
+
+    def paid(self) -> Invoice:
+        return replace(self, status="paid")
+
+
+@dataclass(frozen=True)
+class CreditNote:
+    number: str
+    issued_at: datetime
+    account: str
+    currency: str
+    lines: tuple[Line, ...]
+    subtotal: Money
+    tax: Money
+    total: Money
+    refers_to: str | None
+    credited_to: str  # account | refund | invoice
+    tax_rate: Decimal = Decimal(0)
+
+
+Document = Invoice | CreditNote
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """One movement of an account's credit: positive adds credit, negative consumes it."""
+
+    at: datetime
+    account: str
+    amount: Money
+    document: str
+    reason: str  # credit_added | credit_applied | credit_note
+
+
+def tax_of(subtotal: Money, rate: Decimal, rounding: str) -> Money:
+    """Tax on a document: ``subtotal × rate / 100``, rounded once."""
+    return round_amount(subtotal.amount * rate / 100, subtotal.currency, rounding)
+
+
+def issue_invoice(
+    *,
+    number: str,
+    issued_at: datetime,
+    account: Account,
+    currency: str,
+    lines: Sequence[Line],
+    credit_balance: Money,
+    rounding: str,
+) -> tuple[Invoice, list[LedgerEntry]]:
+    """An invoice for ``lines`` and the ledger entries it causes."""
+    subtotal = total((line.amount for line in lines), currency)
+    tax = tax_of(subtotal, account.tax_rate, rounding)
+    grand = subtotal + tax
+    zero = Money.zero(currency)
+    applied = added = zero
+    entries: list[LedgerEntry] = []
+    if grand.is_positive and credit_balance.is_positive:
+        applied = min(credit_balance, grand)
+        entries.append(LedgerEntry(issued_at, account.id, -applied, number, "credit_applied"))
+    elif grand.is_negative:
+        added = -grand
+        entries.append(LedgerEntry(issued_at, account.id, added, number, "credit_added"))
+    due = grand - applied if grand.is_positive else zero
+    invoice = Invoice(
+        number=number,
+        issued_at=issued_at,
+        account=account.id,
+        currency=currency,
+        lines=tuple(lines),
+        subtotal=subtotal,
+        tax=tax,
+        total=grand,
+        credit_applied=applied,
+        credit_added=added,
+        amount_due=due,
+        status="paid" if account.auto_pay or not due else "open",
+        tax_rate=account.tax_rate,
+    )
+    return invoice, entries
+
+
+def issue_credit_note(
+    *,
+    number: str,
+    issued_at: datetime,
+    account: Account,
+    currency: str,
+    lines: Sequence[Line],
+    refers_to: str | None,
+    credited_to: str,
+    rounding: str,
+) -> tuple[CreditNote, list[LedgerEntry]]:
+    """A credit note for positive ``lines``; credit to the account adds a ledger entry."""
+    subtotal = total((line.amount for line in lines), currency)
+    tax = tax_of(subtotal, account.tax_rate, rounding)
+    note = CreditNote(
+        number=number,
+        issued_at=issued_at,
+        account=account.id,
+        currency=currency,
+        lines=tuple(lines),
+        subtotal=subtotal,
+        tax=tax,
+        total=subtotal + tax,
+        refers_to=refers_to,
+        credited_to=credited_to,
+        tax_rate=account.tax_rate,
+    )
+    entries = []
+    if credited_to == "account":
+        entries.append(LedgerEntry(issued_at, account.id, note.total, number, "credit_note"))
+    return note, entries
+
+
+def balance(entries: Iterable[LedgerEntry], account: str, currency: str) -> Money:
+    return total((e.amount for e in entries if e.account == account), currency)

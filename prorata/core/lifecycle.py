@@ -1,0 +1,263 @@
+"""A subscription's life apart from changes: start, renew at period end, cancel, undo.
+
+Pure functions: each takes the state and an instant and returns the new state with the
+lines to invoice. Renewals fall due at the period's end; at that instant, scheduled changes
+and cancellations due by then are applied first, then the term is renewed or ended, then
+the next period is billed in advance together with any proration lines left pending.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from prorata.core import licences, wording
+from prorata.core.calendar import Schedule, local_midnight, term_end
+from prorata.core.changes import (
+    Context,
+    Quote,
+    Refusal,
+    Routing,
+    authorize,
+    decide_timing,
+    effective_policy,
+    end_of_term,
+    locale_of,
+    refuse,
+    resolve_items,
+    route,
+)
+from prorata.core.documents import Line
+from prorata.core.model import Actor, Cancel, Subscribe
+from prorata.core.money import Money
+from prorata.core.proration import Pricing, billed_credit, change_instant, period_line
+from prorata.core.subscription import Item, Segment, Subscription, Term
+
+
+@dataclass(frozen=True)
+class Step:
+    """The result of a lifecycle step: the new state and the lines it bills."""
+
+    subscription: Subscription
+    lines: tuple[Line, ...] = ()
+    notes: tuple[str, ...] = field(default=())
+
+
+def _segments(lines, currency) -> tuple[Segment, ...]:
+    return tuple(
+        Segment(line.plan, line.quantity, line.start, line.end, line.amount, Money.zero(currency))
+        for line in lines
+        if line.amount.is_positive and line.start is not None
+    )
+
+
+def _bill_period(ctx, sub: Subscription, span, period) -> list[Line]:
+    policy = effective_policy(ctx, sub.items, None)
+    pricing = Pricing(policy, ctx.catalog, sub.currency, locale_of(ctx, sub))
+    return [period_line("recurring", sub.id, item, span, period, pricing) for item in sub.items]
+
+
+def start(ctx: Context, spec: Subscribe, at: datetime, currency: str) -> Step:
+    """A new subscription and its first invoice's lines.
+
+    Recurring plans: the first period runs to the next billing day, prorated over the full
+    period that ends there when the start is not on a billing day. One-time plans (perpetual
+    licences): the full price, and maintenance for one period from the purchase.
+    """
+    main = ctx.catalog.plan(spec.plan)
+    items = (Item(main.id, spec.quantity), *(Item(p, 1) for p in spec.add_products))
+    policy = effective_policy(ctx, items, None)
+    base = Subscription(
+        id=spec.id, account=spec.account, items=items, currency=currency, started_at=at
+    )
+    if not main.period.recurring:
+        pricing = Pricing(policy, ctx.catalog, currency, locale_of(ctx, base))
+        lines = []
+        for item in items:
+            plan = ctx.catalog.plan(item.plan)
+            line = period_line("recurring", spec.id, item, (at, at), (at, at), pricing)
+            name = ctx.catalog.products[plan.product].name.get(pricing.locale)
+            description = wording.line_description(
+                "licence_purchase",
+                f"{name} {pricing.plan_name(plan)}",
+                item.quantity,
+                pricing.locale,
+            )
+            lines.append(
+                Line(**{**line.__dict__, "start": None, "end": None, "description": description})
+            )
+        term = None
+        if spec.term is not None:
+            term = Term(spec.term.period, at, term_end(at, spec.term.period), spec.term.auto_renew)
+        sub = base.evolve(
+            maintenance_start=at,
+            maintenance_until=licences.maintenance_end(ctx.catalog, items, at),
+            order_value=licences.order_value(ctx.catalog, items, currency),
+            term=term,
+        )
+        return Step(sub, tuple(lines))
+    begin = at if policy.proration.unit == "second" else local_midnight(at.date(), at.tzinfo)
+    schedule = Schedule.starting(begin, main.period, spec.billing_day)
+    period = schedule.period_containing(begin)
+    term = None
+    if spec.term is not None:
+        term = Term(
+            spec.term.period, begin, term_end(begin, spec.term.period), spec.term.auto_renew
+        )
+    sub = base.evolve(schedule=schedule, period_start=begin, period_end=period[1], term=term)
+    lines = _bill_period(ctx, sub, (begin, period[1]), period)
+    return Step(sub.evolve(segments=_segments(lines, currency)), tuple(lines))
+
+
+def due_at(sub: Subscription) -> datetime | None:
+    """The next instant at which something happens to ``sub`` without anyone acting."""
+    if not sub.active:
+        return None
+    candidates = [t for t in (sub.cancel_at,) if t is not None]
+    if sub.is_recurring:
+        candidates.append(sub.period_end)
+    elif sub.term is not None and sub.term.auto_renew and sub.maintenance_until is not None:
+        candidates.append(sub.maintenance_until)
+    return min(candidates) if candidates else None
+
+
+def _end(sub: Subscription, at: datetime, status: str) -> Step:
+    """End ``sub`` at ``at``; proration lines still pending go on a final invoice."""
+    ended = sub.evolve(status=status, ended_at=at, pending_lines=(), scheduled=())
+    return Step(ended, tuple(sub.pending_lines))
+
+
+def advance(ctx: Context, sub: Subscription, at: datetime) -> Step:
+    """Run what falls due at ``at``: scheduled changes, cancellation, term end, renewal."""
+    if sub.cancel_at is not None and sub.cancel_at <= at:
+        return _end(sub, at, "cancelled")
+    if not sub.is_recurring:
+        return _renew_maintenance(ctx, sub, at)
+    for scheduled in [s for s in sub.scheduled if s.effective_at <= at]:
+        sub = _apply_scheduled(ctx, sub, scheduled, at)
+    sub = sub.evolve(scheduled=tuple(s for s in sub.scheduled if s.effective_at > at))
+    if sub.term is not None and at >= sub.term.end:
+        if not sub.term.auto_renew:
+            return _end(sub, at, "expired")
+        sub = sub.evolve(
+            term=Term(sub.term.unit, sub.term.end, term_end(sub.term.end, sub.term.unit))
+        )
+    period = (at, sub.schedule.next_boundary_after(at))
+    lines = [*sub.pending_lines, *_bill_period(ctx, sub, period, period)]
+    renewed = sub.evolve(
+        period_start=period[0],
+        period_end=period[1],
+        pending_lines=(),
+        segments=_segments(lines, sub.currency),
+    )
+    return Step(renewed, tuple(lines))
+
+
+def _apply_scheduled(ctx: Context, sub: Subscription, scheduled, at: datetime) -> Subscription:
+    items = resolve_items(ctx, sub, scheduled.change)
+    if isinstance(items, Refusal):
+        return sub
+    new_unit = ctx.catalog.plan(items[0].plan).period
+    schedule = sub.schedule
+    if new_unit != schedule.unit:
+        policy = effective_policy(ctx, items, scheduled.change)
+        anchor = scheduled.change.anchor or policy.rule("period_change").anchor
+        day = at.day if anchor == "reset" else schedule.billing_day
+        schedule = Schedule.starting(at, new_unit, day)
+    return sub.evolve(items=items, schedule=schedule)
+
+
+def _renew_maintenance(ctx: Context, sub: Subscription, at: datetime) -> Step:
+    """A licence whose term auto-renews buys another maintenance period at expiry."""
+    locale = locale_of(ctx, sub)
+    until = licences.maintenance_end(ctx.catalog, sub.items, at)
+    price = Money.of(licences.maintenance_price(ctx.catalog, sub.items), sub.currency)
+    main = ctx.catalog.plan(sub.plan)
+    line = Line(
+        kind="maintenance",
+        description=wording.line_description("maintenance", main.name.get(locale), 1, locale),
+        subscription=sub.id,
+        plan=main.id,
+        quantity=1,
+        amount=price,
+        start=at,
+        end=until,
+        unit_price=price.amount,
+    )
+    return Step(sub.evolve(maintenance_start=at, maintenance_until=until), (line,))
+
+
+def evaluate_cancel(
+    ctx: Context, sub: Subscription, request: Cancel, at: datetime, *, approved: bool = False
+) -> Quote | Refusal:
+    """When a cancellation takes effect and what it credits; pure like ``changes.evaluate``."""
+    if not sub.active or sub.cancel_at is not None:
+        return refuse(ctx, sub, "subscription_not_active", status=sub.status)
+    actor = request.by or Actor(sub.account, "owner")
+    denied = authorize(ctx.policy, sub, actor)
+    if denied and not approved:
+        return refuse(
+            ctx, sub, "not_authorized", who=wording.role_name(denied, locale_of(ctx, sub))
+        )
+    policy = effective_policy(ctx, sub.items, None)
+    rule = policy.rule("cancel")
+    kinds = frozenset({"cancel"})
+    if approved:
+        timing = request.timing or rule.after_approval
+    else:
+        timing = decide_timing(ctx, policy, sub, kinds, "cancel", None, at)
+        if isinstance(timing, Refusal):
+            return timing
+        if request.timing and timing in ("immediate", "end_of_term"):
+            timing = request.timing
+    if timing == "approval":
+        return Quote("cancel", kinds, "approval", "approval_required", at)
+    if timing == "end_of_term":
+        when = end_of_term(sub)
+        return Quote(
+            "cancel", kinds, "end_of_term", None, when, subscription=sub.evolve(cancel_at=when)
+        )
+    lines: list[Line] = []
+    if sub.is_recurring and rule.credit != "none" and policy.proration.unit != "none":
+        pricing = Pricing(policy, ctx.catalog, sub.currency, locale_of(ctx, sub))
+        t = change_instant(at, policy.proration.unit, policy.change_day("cancel"), sub.period_end)
+        remaining = (t, sub.period_end)
+        segments = sub.segments
+        for item in sub.items:
+            if remaining[0] >= remaining[1]:
+                break
+            if policy.proration.credit_from == "billed":
+                credit, segments = billed_credit(sub.id, item, segments, remaining, pricing)
+                lines.extend(credit)
+            else:
+                period = (sub.period_start, sub.period_end)
+                lines.append(
+                    period_line(
+                        "proration_credit", sub.id, item, remaining, period, pricing, sign=-1
+                    )
+                )
+    lines = [line for line in lines if line.amount]
+    routing = route(lines, rule)
+    final = tuple(sub.pending_lines)
+    routing = Routing(final + routing.invoice, (), routing.credit_note, routing.credited_to)
+    ended = sub.evolve(
+        status="cancelled", ended_at=at, cancel_at=at, pending_lines=(), scheduled=()
+    )
+    return Quote(
+        "cancel",
+        kinds,
+        "immediate",
+        None,
+        at,
+        lines=tuple(lines),
+        routing=routing,
+        subscription=ended,
+        refers_to=sub.last_invoice(),
+    )
+
+
+def undo(sub: Subscription) -> Subscription | None:
+    """Withdraw the scheduled changes and cancellation; None when nothing was scheduled."""
+    if sub.cancel_at is None and not sub.scheduled:
+        return None
+    return sub.evolve(cancel_at=None, scheduled=())

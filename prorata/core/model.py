@@ -1,0 +1,117 @@
+"""Value types shared by the core: who acts, what a change asks for, accounts.
+
+Everything here is immutable and validated by whoever builds it (the scenario loader, the
+API); the engine trusts these shapes and checks only business rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from prorata.core.calendar import PeriodUnit
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who performs an action: an account and the role the person holds there.
+
+    ``support`` and ``account_manager`` are the seller's staff acting on the account's behalf.
+    """
+
+    account: str | None
+    role: str = "owner"
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role in ("support", "account_manager")
+
+
+@dataclass(frozen=True)
+class Account:
+    id: str
+    locale: str = "en"
+    auto_pay: bool = True
+    payment_method: str | None = None
+    tax_rate: Decimal = Decimal(0)
+    vat_id: str | None = None
+
+
+@dataclass(frozen=True)
+class TermSpec:
+    """A contract term: the commitment that renews (or not) at its end."""
+
+    period: PeriodUnit
+    auto_renew: bool = True
+
+
+@dataclass(frozen=True)
+class Subscribe:
+    id: str
+    account: str
+    plan: str
+    quantity: int = 1
+    billing_day: int | None = None
+    term: TermSpec | None = None
+    add_products: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Change:
+    """A requested change. ``None`` fields keep the current value."""
+
+    subscription: str
+    plan: str | None = None
+    quantity: int | None = None
+    period: PeriodUnit | None = None
+    add_products: tuple[str, ...] = ()
+    timing: str | None = None  # immediate | end_of_term: overrides the policy's timing
+    anchor: str | None = None  # keep | reset: overrides period_change.anchor
+    proration: Mapping[str, Any] = field(default_factory=dict)  # overrides policy.proration
+    by: Actor | None = None
+
+
+@dataclass(frozen=True)
+class Cancel:
+    subscription: str
+    timing: str | None = None  # immediate | end_of_term
+    by: Actor | None = None
+
+
+@dataclass(frozen=True)
+class Undo:
+    """Withdraw a scheduled change or cancellation of a subscription."""
+
+    subscription: str
+    by: Actor | None = None
+
+
+@dataclass(frozen=True)
+class Approve:
+    request: int
+    by: Actor | None = None
+
+
+@dataclass(frozen=True)
+class Reject:
+    request: int
+    by: Actor | None = None
+
+
+@dataclass(frozen=True)
+class Pay:
+    invoice: str
+
+
+Action = Subscribe | Change | Cancel | Undo | Approve | Reject | Pay
+
+
+@dataclass(frozen=True)
+class Event:
+    index: int  # position in the file, from 1
+    at: datetime  # aware, in the scenario's zone
+    action: Action
+    line: int | None = None

@@ -1,0 +1,193 @@
+"""Currency-aware amounts.
+
+Invariants:
+- An amount is never a float. ``Money`` holds a ``Decimal`` that is always an exact
+  multiple of the currency's minor unit (ISO 4217 digits: JPY 0, EUR 2, KWD 3).
+- Arithmetic between ``Money`` values is exact. Anything that can produce a fraction of a
+  minor unit (a price times a time ratio) is done on plain ``Decimal`` and rounded exactly
+  once, by :func:`round_amount`, with the rounding mode the policy names.
+- :func:`allocate` splits an amount into parts that always add back to the whole.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal, InvalidOperation
+from functools import cache
+
+from babel.core import Locale
+from babel.numbers import format_currency, get_currency_precision, list_currencies
+
+ROUNDING_MODES = {"half_up": ROUND_HALF_UP, "half_even": ROUND_HALF_EVEN}
+
+
+class CurrencyError(ValueError):
+    """An unknown currency code, or amounts of two currencies mixed."""
+
+
+@cache
+def _known_currencies() -> frozenset[str]:
+    return frozenset(list_currencies())
+
+
+@cache
+def currency_digits(code: str) -> int:
+    """Minor digits of an ISO 4217 currency (from CLDR through Babel)."""
+    if code not in _known_currencies():
+        raise CurrencyError(f"unknown currency {code!r}: expected an ISO 4217 code such as EUR")
+    return get_currency_precision(code)
+
+
+@cache
+def minor_unit(code: str) -> Decimal:
+    """The smallest amount of the currency, as an exponent for ``quantize`` (0.01 for EUR)."""
+    return Decimal(1).scaleb(-currency_digits(code))
+
+
+def parse_decimal(text: str | int | Decimal) -> Decimal:
+    """Parse a decimal written as a string or an int; floats are refused on purpose."""
+    if isinstance(text, bool | float):
+        raise ValueError(f"{text!r} is not an exact decimal: write amounts as strings")
+    try:
+        value = Decimal(str(text).strip())
+    except InvalidOperation as exc:
+        raise ValueError(f"{text!r} is not a decimal number") from exc
+    if not value.is_finite():
+        raise ValueError(f"{text!r} is not a finite number")
+    return value
+
+
+def round_amount(value: Decimal, currency: str, rounding: str = "half_up") -> Money:
+    """The one rounding of a line: ``value`` to the currency's minor unit."""
+    try:
+        mode = ROUNDING_MODES[rounding]
+    except KeyError as exc:
+        raise ValueError(f"unknown rounding {rounding!r}: expected half_up or half_even") from exc
+    return Money(value.quantize(minor_unit(currency), rounding=mode), currency)
+
+
+@dataclass(frozen=True, order=False)
+class Money:
+    """An exact amount in one currency; ``amount`` always has the currency's digits."""
+
+    amount: Decimal
+    currency: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.amount, Decimal):
+            raise TypeError(f"Money needs a Decimal amount, not {type(self.amount).__name__}")
+        exponent = minor_unit(self.currency)
+        if self.amount != self.amount.quantize(exponent):
+            raise ValueError(
+                f"{self.amount} has more digits than {self.currency} allows "
+                f"({currency_digits(self.currency)}); round it first"
+            )
+        object.__setattr__(self, "amount", self.amount.quantize(exponent))
+
+    # construction -------------------------------------------------------
+    @classmethod
+    def zero(cls, currency: str) -> Money:
+        return cls(Decimal(0), currency)
+
+    @classmethod
+    def of(cls, text: str | int | Decimal, currency: str) -> Money:
+        """An exact amount from text; refuses values finer than the minor unit."""
+        return cls(parse_decimal(text), currency)
+
+    @classmethod
+    def from_minor(cls, units: int, currency: str) -> Money:
+        return cls(Decimal(units).scaleb(-currency_digits(currency)), currency)
+
+    # views ----------------------------------------------------------------
+    @property
+    def minor(self) -> int:
+        """The amount in minor units (cents)."""
+        return int(self.amount.scaleb(currency_digits(self.currency)))
+
+    def __str__(self) -> str:
+        return f"{self.amount:f}"
+
+    def format(self, locale: str) -> str:
+        """The amount as a person of ``locale`` reads it (``150,00 $ CA``, ``$150.00``)."""
+        return format_currency(self.amount, self.currency, locale=Locale.parse(locale))
+
+    # arithmetic -----------------------------------------------------------
+    def _check(self, other: Money) -> None:
+        if not isinstance(other, Money):
+            raise TypeError(f"cannot combine Money with {type(other).__name__}")
+        if other.currency != self.currency:
+            raise CurrencyError(f"cannot mix {self.currency} and {other.currency}")
+
+    def __add__(self, other: Money) -> Money:
+        self._check(other)
+        return Money(self.amount + other.amount, self.currency)
+
+    def __sub__(self, other: Money) -> Money:
+        self._check(other)
+        return Money(self.amount - other.amount, self.currency)
+
+    def __neg__(self) -> Money:
+        return Money(-self.amount, self.currency)
+
+    def __abs__(self) -> Money:
+        return Money(abs(self.amount), self.currency)
+
+    def __lt__(self, other: Money) -> bool:
+        self._check(other)
+        return self.amount < other.amount
+
+    def __le__(self, other: Money) -> bool:
+        self._check(other)
+        return self.amount <= other.amount
+
+    def __gt__(self, other: Money) -> bool:
+        self._check(other)
+        return self.amount > other.amount
+
+    def __ge__(self, other: Money) -> bool:
+        self._check(other)
+        return self.amount >= other.amount
+
+    def __bool__(self) -> bool:
+        return self.amount != 0
+
+    @property
+    def is_negative(self) -> bool:
+        return self.amount < 0
+
+    @property
+    def is_positive(self) -> bool:
+        return self.amount > 0
+
+
+def total(amounts: Iterable[Money], currency: str) -> Money:
+    """Exact sum; the empty sum is zero in ``currency``."""
+    result = Money.zero(currency)
+    for amount in amounts:
+        result = result + amount
+    return result
+
+
+def allocate(whole: Money, weights: Sequence[int | Decimal]) -> list[Money]:
+    """Split ``whole`` in proportion to ``weights`` without losing a minor unit.
+
+    Largest-remainder method on minor units: every part is floor(share), then the units
+    left over go one each to the parts with the largest remainders (earliest first on
+    ties). ``sum(parts) == whole`` always holds, also for negative amounts.
+    """
+    if not weights:
+        raise ValueError("allocate needs at least one weight")
+    weights = [Decimal(w) for w in weights]
+    if any(w < 0 for w in weights) or sum(weights) == 0:
+        raise ValueError("allocate needs non-negative weights with a positive sum")
+    sign = -1 if whole.is_negative else 1
+    units = abs(whole.minor)
+    weight_sum = sum(weights)
+    shares = [units * w / weight_sum for w in weights]
+    floors = [int(s) for s in shares]
+    left = units - sum(floors)
+    order = sorted(range(len(shares)), key=lambda i: (-(shares[i] - floors[i]), i))
+    for i in order[:left]:
+        floors[i] += 1
+    return [Money.from_minor(sign * f, whole.currency) for f in floors]

@@ -1,0 +1,268 @@
+"""Policy: for each kind of change, when it takes effect and what money moves.
+
+A policy is built from nested mappings merged in order (defaults, preset, scenario,
+catalog entry, single change); every key is validated against ``SCHEMA`` and the result is
+an immutable :class:`Policy`. Unknown keys and values are refused with the dotted path of
+the key, so a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+CHANGE_KINDS = (
+    "upgrade",
+    "downgrade",
+    "quantity_increase",
+    "quantity_decrease",
+    "period_change",
+    "cancel",
+)
+TIMINGS = ("immediate", "end_of_term", "approval", "forbidden")
+INVOICE_MODES = ("now", "next_invoice")
+CREDIT_MODES = ("credit_note", "account_credit", "refund", "none")
+ROLES = ("owner", "billing_contact", "member", "support", "account_manager")
+
+
+class PolicyError(ValueError):
+    """A policy key or value that is not allowed; ``path`` is the dotted key."""
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(f"{path}: {message}")
+        self.path = path
+        self.message = message
+
+
+def _choice(*values: str):
+    def check(path: str, value: Any) -> Any:
+        if value not in values:
+            raise PolicyError(path, f"{value!r} is not one of {', '.join(values)}")
+        return value
+
+    return check
+
+
+def _int(minimum: int = 0, nullable: bool = False):
+    def check(path: str, value: Any) -> Any:
+        if value is None and nullable:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise PolicyError(path, f"{value!r} is not a whole number >= {minimum}")
+        return value
+
+    return check
+
+
+def _subset(*values: str):
+    def check(path: str, value: Any) -> Any:
+        if not isinstance(value, list | tuple):
+            raise PolicyError(path, f"{value!r} is not a list")
+        for item in value:
+            if item not in values:
+                raise PolicyError(path, f"{item!r} is not one of {', '.join(values)}")
+        return tuple(value)
+
+    return check
+
+
+_PRORATION_SCHEMA = {
+    "unit": _choice("day", "second", "none"),
+    "basis": _choice("actual", "30/360"),
+    "change_day": _choice("remaining", "used"),
+    "credit_from": _choice("price", "billed"),
+    "ratio_digits": _int(0, nullable=True),
+    # extension: how a prorated change is itemised (see Proration.lines)
+    "lines": _choice("separate", "difference"),
+}
+
+_RULE_SCHEMA = {
+    "timing": _choice(*TIMINGS),
+    "invoice": _choice(*INVOICE_MODES),
+    "credit": _choice(*CREDIT_MODES),
+    # extension: when an approved change takes effect
+    "after_approval": _choice("immediate", "end_of_term"),
+    # extension: per-kind override of proration.change_day (Lago termination)
+    "change_day": _choice("remaining", "used"),
+}
+
+SCHEMA: dict[str, Any] = {
+    "classify": _choice("tier", "price"),
+    "rounding": _choice("half_up", "half_even"),
+    "proration": _PRORATION_SCHEMA,
+    **{kind: dict(_RULE_SCHEMA) for kind in CHANGE_KINDS},
+    "notice": {"days": _int(0), "applies_to": _subset(*CHANGE_KINDS)},
+    "licence": {
+        "upgrade_credit": _choice("full_original", "none"),
+        "early_days": _int(0),
+        "late_days": _int(0),
+    },
+    # extension: who may change a subscription of their account
+    "authorized_roles": _subset(*ROLES),
+}
+SCHEMA["period_change"]["anchor"] = _choice("keep", "reset")
+
+DEFAULTS: dict[str, Any] = {
+    "classify": "tier",
+    "rounding": "half_up",
+    "proration": {
+        "unit": "day",
+        "basis": "actual",
+        "change_day": "remaining",
+        "credit_from": "price",
+        "ratio_digits": None,
+        "lines": "separate",
+    },
+    "upgrade": {"timing": "immediate", "invoice": "now", "credit": "account_credit"},
+    "downgrade": {"timing": "end_of_term", "invoice": "now", "credit": "none"},
+    "quantity_increase": {"timing": "immediate", "invoice": "now", "credit": "account_credit"},
+    "quantity_decrease": {"timing": "immediate", "invoice": "now", "credit": "account_credit"},
+    "period_change": {
+        "timing": "immediate",
+        "invoice": "now",
+        "credit": "account_credit",
+        "anchor": "reset",
+    },
+    "cancel": {"timing": "end_of_term", "invoice": "now", "credit": "none"},
+    "notice": {"days": 0, "applies_to": []},
+    "licence": {"upgrade_credit": "full_original", "early_days": 0, "late_days": 0},
+    "authorized_roles": ["owner", "billing_contact", "support", "account_manager"],
+}
+
+
+@dataclass(frozen=True)
+class Proration:
+    """How unused and new time is measured.
+
+    ``lines``: ``separate`` shows a credit for the old terms and a charge for the new terms
+    over the same stretch (each rounded once); ``difference`` shows one line, the difference
+    of the two, rounded once (WHMCS, Kajoom, GroupDocs, Aircall).
+    """
+
+    unit: str
+    basis: str
+    change_day: str
+    credit_from: str
+    ratio_digits: int | None
+    lines: str
+
+
+@dataclass(frozen=True)
+class ChangeRule:
+    timing: str
+    invoice: str
+    credit: str
+    after_approval: str = "immediate"
+    change_day: str | None = None
+    anchor: str = "reset"
+
+
+@dataclass(frozen=True)
+class Policy:
+    name: str
+    classify: str
+    rounding: str
+    proration: Proration
+    rules: Mapping[str, ChangeRule]
+    notice_days: int
+    notice_applies_to: frozenset[str]
+    licence_upgrade_credit: str
+    licence_early_days: int
+    licence_late_days: int
+    authorized_roles: frozenset[str]
+    source: Mapping[str, Any]  # the merged mapping, to apply further overrides
+
+    def rule(self, kind: str) -> ChangeRule:
+        return self.rules[kind]
+
+    def change_day(self, kind: str) -> str:
+        return self.rules[kind].change_day or self.proration.change_day
+
+    def with_overrides(self, *overrides: Mapping[str, Any] | None, where: str = "policy") -> Policy:
+        """This policy with further overrides merged on top (validated the same way)."""
+        layers = [o for o in overrides if o]
+        if not layers:
+            return self
+        merged = copy.deepcopy(dict(self.source))
+        for layer in layers:
+            _merge(merged, layer, SCHEMA, where)
+        return _build(self.name, merged)
+
+
+def _merge(target: dict, layer: Mapping[str, Any], schema: Mapping[str, Any], path: str) -> None:
+    if not isinstance(layer, Mapping):
+        raise PolicyError(path, f"expected a mapping, got {layer!r}")
+    for key, value in layer.items():
+        key_path = f"{path}.{key}"
+        if key not in schema:
+            raise PolicyError(key_path, f"unknown policy key (known: {', '.join(schema)})")
+        spec = schema[key]
+        if isinstance(spec, dict):
+            target.setdefault(key, {})
+            _merge(target[key], value, spec, key_path)
+        else:
+            target[key] = spec(key_path, value)
+
+
+def _build(name: str, merged: Mapping[str, Any]) -> Policy:
+    rules = {}
+    for kind in CHANGE_KINDS:
+        raw = merged[kind]
+        rules[kind] = ChangeRule(
+            timing=raw["timing"],
+            invoice=raw["invoice"],
+            credit=raw["credit"],
+            after_approval=raw.get("after_approval", "immediate"),
+            change_day=raw.get("change_day"),
+            anchor=raw.get("anchor", "reset"),
+        )
+    pr = merged["proration"]
+    return Policy(
+        name=name,
+        classify=merged["classify"],
+        rounding=merged["rounding"],
+        proration=Proration(
+            unit=pr["unit"],
+            basis=pr["basis"],
+            change_day=pr["change_day"],
+            credit_from=pr["credit_from"],
+            ratio_digits=pr["ratio_digits"],
+            lines=pr["lines"],
+        ),
+        rules=rules,
+        notice_days=merged["notice"]["days"],
+        notice_applies_to=frozenset(merged["notice"]["applies_to"]),
+        licence_upgrade_credit=merged["licence"]["upgrade_credit"],
+        licence_early_days=merged["licence"]["early_days"],
+        licence_late_days=merged["licence"]["late_days"],
+        authorized_roles=frozenset(merged["authorized_roles"]),
+        source=merged,
+    )
+
+
+def build_policy(spec: str | Mapping[str, Any] | None, where: str = "policy") -> Policy:
+    """A policy from a preset name, or a mapping ``{preset: NAME, key: override, ...}``."""
+    from prorata.core.presets import PRESETS  # the presets are data built on this module
+
+    if spec is None:
+        spec = {}
+    if isinstance(spec, str):
+        spec = {"preset": spec}
+    if not isinstance(spec, Mapping):
+        raise PolicyError(where, f"expected a preset name or a mapping, got {spec!r}")
+    overrides = dict(spec)
+    preset = overrides.pop("preset", None)
+    merged = copy.deepcopy(DEFAULTS)
+    name = "default"
+    if preset is not None:
+        if preset not in PRESETS:
+            raise PolicyError(
+                f"{where}.preset" if isinstance(spec, Mapping) and len(spec) > 1 else where,
+                f"unknown preset {preset!r} (known: {', '.join(sorted(PRESETS))})",
+            )
+        _merge(merged, PRESETS[preset], SCHEMA, where)
+        name = preset
+    _merge(merged, overrides, SCHEMA, where)
+    return _build(name, merged)

@@ -1,0 +1,116 @@
+"""The state of one subscription, as an immutable value.
+
+Invariants:
+- ``items[0]`` is the main plan; further items are products added to it (add-ons).
+- For a recurring subscription ``period_start < period_end`` and both are boundaries of
+  ``schedule`` (except a first, partly covered period, which starts at the subscription's
+  start); a one-time order has no schedule and no period.
+- ``segments`` list what was charged for the current period, item by item, and how much of
+  each has been credited since; a credit never exceeds what remains of its segment.
+- Nothing here is edited in place: every change returns a new value (``dataclasses.replace``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from prorata.core.calendar import PeriodUnit, Schedule
+from prorata.core.model import Change
+from prorata.core.money import Money
+
+
+@dataclass(frozen=True)
+class Item:
+    plan: str
+    quantity: int = 1
+
+
+@dataclass(frozen=True)
+class Term:
+    """The contract term: changes with notice are measured against ``end``."""
+
+    unit: PeriodUnit
+    start: datetime
+    end: datetime
+    auto_renew: bool = True
+
+
+@dataclass(frozen=True)
+class Segment:
+    """An amount charged for one item over ``[start, end)`` on invoice ``document``."""
+
+    plan: str
+    quantity: int
+    start: datetime
+    end: datetime
+    amount: Money
+    credited: Money
+    document: str | None = None
+
+    @property
+    def remaining(self) -> Money:
+        return self.amount - self.credited
+
+
+@dataclass(frozen=True)
+class Scheduled:
+    """A change or cancellation waiting for ``effective_at`` (end of term or of period)."""
+
+    effective_at: datetime
+    change: Change | None  # None: a cancellation
+    kind: str
+
+
+@dataclass(frozen=True)
+class Subscription:
+    id: str
+    account: str
+    items: tuple[Item, ...]
+    currency: str
+    started_at: datetime
+    status: str = "active"  # active | pending | cancelled | expired
+    schedule: Schedule | None = None
+    period_start: datetime | None = None
+    period_end: datetime | None = None
+    term: Term | None = None
+    cancel_at: datetime | None = None
+    scheduled: tuple[Scheduled, ...] = ()
+    pending_lines: tuple = ()  # documents.Line values waiting for the next invoice
+    segments: tuple[Segment, ...] = ()
+    maintenance_start: datetime | None = None
+    maintenance_until: datetime | None = None
+    order_value: Money | None = None  # perpetual licences: what the order is worth
+    ended_at: datetime | None = None
+    versions: int = field(default=0)
+
+    @property
+    def plan(self) -> str:
+        return self.items[0].plan
+
+    @property
+    def quantity(self) -> int:
+        return self.items[0].quantity
+
+    @property
+    def is_recurring(self) -> bool:
+        return self.schedule is not None
+
+    @property
+    def active(self) -> bool:
+        return self.status == "active"
+
+    def evolve(self, **changes) -> Subscription:
+        """A new version of this subscription with ``changes`` applied."""
+        return replace(self, versions=self.versions + 1, **changes)
+
+    def renewal_date(self) -> datetime | None:
+        """The date the commitment renews: the term's end, else the current period's end."""
+        if self.term is not None:
+            return self.term.end
+        return self.period_end
+
+    def last_invoice(self) -> str | None:
+        """The latest invoice that billed the current period, for credit notes to refer to."""
+        documents = [s.document for s in self.segments if s.document]
+        return documents[-1] if documents else None

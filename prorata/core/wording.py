@@ -1,0 +1,207 @@
+"""What the customer reads: line descriptions, explanations and refusals, in fr and en.
+
+Pure functions of their arguments; amounts and dates are formatted by Babel for the locale.
+Unknown locales fall back to English wording with the locale's number formats.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from fractions import Fraction
+
+from babel.dates import format_date, format_datetime
+from babel.numbers import format_currency, format_decimal
+
+REFUSALS = {
+    "notice_period_passed": {
+        "en": "Changes must be submitted at least {days} days before the renewal date "
+        "({renewal}); the contract renews on its current terms.",
+        "fr": "Les modifications doivent être soumises au moins {days} jours avant la date de "
+        "renouvellement ({renewal}) ; le contrat est renouvelé selon ses termes actuels.",
+    },
+    "change_forbidden": {
+        "en": "This policy does not allow a {kind} online; please contact customer support.",
+        "fr": "Cette politique ne permet pas ce changement en ligne ({kind}) ; "
+        "veuillez contacter l'assistance clientèle.",
+    },
+    "maintenance_expired": {
+        "en": "Maintenance expired on {until}: renew it before upgrading this order.",
+        "fr": "La maintenance a expiré le {until} : renouvelez-la avant de mettre à jour "
+        "cette commande.",
+    },
+    "cross_product_upgrade": {
+        "en": "{target} is not an upgrade of {current}: licences cannot move to another "
+        "product or platform.",
+        "fr": "{target} n'est pas une mise à jour de {current} : une licence ne peut pas passer "
+        "à un autre produit ou à une autre plateforme.",
+    },
+    "not_an_upgrade": {
+        "en": "{target} is not an upgrade of {current}.",
+        "fr": "{target} n'est pas une mise à jour de {current}.",
+    },
+    "not_authorized": {
+        "en": "{who} may not change this subscription.",
+        "fr": "{who} ne peut pas modifier cet abonnement.",
+    },
+    "unknown_plan": {
+        "en": "There is no {what} plan for this product.",
+        "fr": "Il n'existe pas de forfait {what} pour ce produit.",
+    },
+    "quantity_invalid": {
+        "en": "Quantity {quantity} is not allowed: {why}.",
+        "fr": "La quantité {quantity} n'est pas permise : {why}.",
+    },
+    "subscription_not_active": {
+        "en": "The subscription is {status}; it cannot be changed.",
+        "fr": "L'abonnement est {status} ; il ne peut pas être modifié.",
+    },
+    "already_pending": {
+        "en": "A request for this subscription is already waiting (request {request}).",
+        "fr": "Une demande pour cet abonnement est déjà en attente (demande {request}).",
+    },
+    "no_change": {
+        "en": "The requested terms are the current terms.",
+        "fr": "Les conditions demandées sont les conditions actuelles.",
+    },
+    "unknown_request": {
+        "en": "There is no pending request {request}.",
+        "fr": "Il n'y a pas de demande {request} en attente.",
+    },
+    "unknown_invoice": {
+        "en": "There is no open invoice {invoice}.",
+        "fr": "Il n'y a pas de facture {invoice} à payer.",
+    },
+    "nothing_scheduled": {
+        "en": "Nothing is scheduled for this subscription.",
+        "fr": "Rien n'est programmé pour cet abonnement.",
+    },
+}
+
+_KIND_NAMES = {
+    "en": {
+        "upgrade": "upgrade",
+        "downgrade": "downgrade",
+        "quantity_increase": "seat increase",
+        "quantity_decrease": "seat reduction",
+        "period_change": "change of billing cycle",
+        "cancel": "cancellation",
+    },
+    "fr": {
+        "upgrade": "passage à un niveau supérieur",
+        "downgrade": "passage à un niveau inférieur",
+        "quantity_increase": "ajout de postes",
+        "quantity_decrease": "réduction de postes",
+        "period_change": "changement de fréquence de facturation",
+        "cancel": "annulation",
+    },
+}
+
+_LINE_WORDS = {
+    "en": {
+        "recurring": "{plan} × {qty}",
+        "proration_charge": "Remaining time on {plan} × {qty}",
+        "proration_credit": "Unused time on {plan} × {qty}",
+        "proration": "Change to {plan} × {qty} for the rest of the period",
+        "licence": "Upgrade to {plan} (original order credited)",
+        "licence_purchase": "{plan} licence × {qty}",
+        "maintenance": "Maintenance renewal for {plan}",
+    },
+    "fr": {
+        "recurring": "{plan} × {qty}",
+        "proration_charge": "Temps restant sur {plan} × {qty}",
+        "proration_credit": "Temps non utilisé sur {plan} × {qty}",
+        "proration": "Passage à {plan} × {qty} pour le reste de la période",
+        "licence": "Mise à jour vers {plan} (commande d'origine créditée)",
+        "licence_purchase": "Licence {plan} × {qty}",
+        "maintenance": "Renouvellement de la maintenance de {plan}",
+    },
+}
+
+_ROLE_NAMES = {
+    "en": {
+        "owner": "The account owner",
+        "billing_contact": "The billing contact",
+        "member": "A member of the account",
+        "support": "Customer support",
+        "account_manager": "The account manager",
+        "other": "A user of another account",
+    },
+    "fr": {
+        "owner": "Le titulaire du compte",
+        "billing_contact": "Le contact de facturation",
+        "member": "Un membre du compte",
+        "support": "L'assistance clientèle",
+        "account_manager": "Le gestionnaire de compte",
+        "other": "Un utilisateur d'un autre compte",
+    },
+}
+
+
+def lang(locale: str) -> str:
+    language = locale.replace("-", "_").split("_")[0]
+    return language if language in ("fr", "en") else "en"
+
+
+def when(moment: datetime, locale: str, seconds: bool = False) -> str:
+    if seconds:
+        return format_datetime(moment, "medium", locale=locale.replace("-", "_"))
+    return format_date(moment.date(), "medium", locale=locale.replace("-", "_"))
+
+
+def refusal(code: str, locale: str, **params: object) -> str:
+    template = REFUSALS.get(code, {}).get(lang(locale)) or code
+    return template.format(**params)
+
+
+def kind_name(kind: str, locale: str) -> str:
+    return _KIND_NAMES[lang(locale)].get(kind, kind)
+
+
+def role_name(role: str, locale: str) -> str:
+    return _ROLE_NAMES[lang(locale)].get(role, role)
+
+
+def line_description(kind: str, plan: str, quantity: int, locale: str) -> str:
+    return _LINE_WORDS[lang(locale)][kind].format(plan=plan, qty=quantity)
+
+
+def explain_proration(
+    *,
+    locale: str,
+    currency: str,
+    amount: Decimal,
+    quantity: int,
+    ratio: Fraction,
+    span: tuple[datetime, datetime],
+    period: tuple[datetime, datetime],
+    used: tuple[int, int],
+    unit: str,
+    rounding: str,
+    ratio_digits: int | None,
+) -> str:
+    """Why a prorated line costs what it costs: rate, share of the period, rounding."""
+    loc = locale.replace("-", "_")
+    seconds = unit == "second"
+    money = format_currency(amount, currency, locale=loc)
+    share = format_decimal(float(ratio), format="0.######", locale=loc)
+    start, end = (when(t, locale, seconds) for t in span)
+    pstart, pend = (when(t, locale, seconds) for t in period)
+    num, den = used
+    if lang(locale) == "fr":
+        what = "secondes" if seconds else "jours"
+        text = (
+            f"{money} × {quantity} × {num}/{den} {what} (du {start} au {end}, "
+            f"sur la période du {pstart} au {pend}) = part {share}"
+        )
+        if ratio_digits is not None:
+            text += f", arrondie à {ratio_digits} décimales"
+        return text + f" ; montant arrondi une fois ({rounding})."
+    what = "seconds" if seconds else "days"
+    text = (
+        f"{money} × {quantity} × {num}/{den} {what} ({start} to {end}, "
+        f"of the period {pstart} to {pend}) = share {share}"
+    )
+    if ratio_digits is not None:
+        text += f", rounded to {ratio_digits} digits"
+    return text + f"; amount rounded once ({rounding})."
