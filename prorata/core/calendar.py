@@ -157,10 +157,22 @@ def actual_days(start: date, end: date) -> int:
 
 
 def days_30_360(start: date, end: date) -> int:
-    """30E/360: every month counts 30 days; the 31st counts as the 30th."""
-    d1 = min(start.day, 30)
-    d2 = min(end.day, 30)
-    return (end.year - start.year) * 360 + (end.month - start.month) * 30 + (d2 - d1)
+    """Days counted with 30-day months (Kill Bill's fixed-30-days proration).
+
+    Whole months count 30 days each; the rest, a stretch shorter than a month, counts its
+    calendar days when it stays in one month, else its calendar days corrected by the length
+    of the month it starts in (``days - (month_length - 30)``): 15 Feb → 1 Mar 2024 is 16,
+    23 May → 15 Jun 2023 is 22, and every whole month is 30.
+    """
+    months = (end.year - start.year) * 12 + (end.month - start.month)
+    while months > 0 and add_months(start, months) > end:
+        months -= 1
+    months = max(months, 0)
+    anchor = add_months(start, months)
+    rest = (end - anchor).days
+    if rest and (anchor.year, anchor.month) != (end.year, end.month):
+        rest -= _calendar.monthrange(anchor.year, anchor.month)[1] - 30
+    return months * 30 + rest
 
 
 def elapsed_seconds(start: datetime, end: datetime) -> int:

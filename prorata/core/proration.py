@@ -109,10 +109,11 @@ def period_line(
             rounding=pricing.policy.rounding,
             ratio_digits=pricing.policy.proration.ratio_digits,
         )
+    wording_kind = "proration_reduction" if kind == "proration" and full < 0 else kind
     return Line(
         kind=kind,
         description=wording.line_description(
-            kind, pricing.plan_name(plan), shown_qty, pricing.locale
+            wording_kind, pricing.plan_name(plan), shown_qty, pricing.locale
         ),
         subscription=subscription,
         plan=plan.id,

@@ -103,6 +103,7 @@ _LINE_WORDS = {
         "proration_charge": "Remaining time on {plan} × {qty}",
         "proration_credit": "Unused time on {plan} × {qty}",
         "proration": "Change to {plan} × {qty} for the rest of the period",
+        "proration_reduction": "Removal of {plan} × {qty} for the rest of the period",
         "licence": "Upgrade to {plan} (original order credited)",
         "licence_purchase": "{plan} licence × {qty}",
         "maintenance": "Maintenance renewal for {plan}",
@@ -112,6 +113,7 @@ _LINE_WORDS = {
         "proration_charge": "Temps restant sur {plan} × {qty}",
         "proration_credit": "Temps non utilisé sur {plan} × {qty}",
         "proration": "Passage à {plan} × {qty} pour le reste de la période",
+        "proration_reduction": "Retrait de {plan} × {qty} pour le reste de la période",
         "licence": "Mise à jour vers {plan} (commande d'origine créditée)",
         "licence_purchase": "Licence {plan} × {qty}",
         "maintenance": "Renouvellement de la maintenance de {plan}",
@@ -183,8 +185,10 @@ def explain_proration(
     """Why a prorated line costs what it costs: rate, share of the period, rounding."""
     loc = locale.replace("-", "_")
     seconds = unit == "second"
-    money = format_currency(amount, currency, locale=loc)
-    share = format_decimal(float(ratio), format="0.######", locale=loc)
+    money = format_currency(abs(amount), currency, locale=loc)
+    share = format_decimal(
+        Decimal(ratio.numerator) / Decimal(ratio.denominator), format="0.######", locale=loc
+    )
     start, end = (when(t, locale, seconds) for t in span)
     pstart, pend = (when(t, locale, seconds) for t in period)
     num, den = used

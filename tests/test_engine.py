@@ -1,0 +1,211 @@
+"""The change engine through small scenarios: refusals, timing, routing, explanations."""
+
+from __future__ import annotations
+
+import textwrap
+
+from prorata.core.changes import Context, Quote, evaluate
+from prorata.core.model import Change
+from prorata.scenario.loader import parse_scenario
+from prorata.scenario.output import to_data
+from prorata.scenario.simulator import Simulation, simulate
+
+CATALOG = """
+catalog:
+  products:
+    - id: app
+      plans:
+        - {id: basic-m, tier: 1, period: monthly, price: "30.00", per_unit: true}
+        - {id: pro-m, tier: 2, period: monthly, price: "60.00", per_unit: true}
+        - {id: basic-y, tier: 1, period: annual, price: "300.00", per_unit: true}
+        - {id: flat, tier: 3, period: monthly, price: "100.00"}
+"""
+
+
+def scenario(policy: str, events: str, run_until: str = "2024-03-01", locale: str = "en"):
+    """A scenario over ``CATALOG`` with one-line ``events`` (each ``- {at: ..., action: ...}``)."""
+    lines = [f"  {line.strip()}" for line in events.strip().splitlines() if line.strip()]
+    text = "\n".join(
+        [
+            "currency: EUR",
+            f"policy: {policy}",
+            textwrap.dedent(CATALOG),
+            "accounts:",
+            f"  - {{id: acme, locale: {locale}}}",
+            "  - {id: other, locale: en}",
+            "events:",
+            *lines,
+            f"run_until: {run_until}",
+        ]
+    )
+    return parse_scenario(text)
+
+
+def run(policy: str, events: str, **kw) -> dict:
+    sc = scenario(policy, events, **kw)
+    return to_data(sc, simulate(sc))
+
+
+SUBSCRIBE = "- {at: 2024-01-01, subscribe: {id: s1, account: acme, plan: basic-m, quantity: 2}}\n"
+
+
+def codes(out: dict) -> list[str]:
+    return [r["code"] for r in out["rejected"]]
+
+
+def test_preview_and_apply_give_the_same_numbers():
+    sc = scenario("chetspms", SUBSCRIBE, run_until="2024-01-01")
+    sim = Simulation(sc)
+    sim.run()
+    sub = sim.book.subscriptions["s1"]
+    change = Change("s1", plan="pro-m")
+    at = sc.events[0].at.replace(day=16)
+    first, second = evaluate(sim.ctx, sub, change, at), evaluate(sim.ctx, sub, change, at)
+    assert isinstance(first, Quote) and first == second
+    sim.apply(first, at)
+    invoice = sim.book.documents[-1]
+    assert [line.amount for line in invoice.lines] == [line.amount for line in first.lines]
+    assert str(invoice.total) == "30.97"  # -60 x 16/31 + 120 x 16/31, each rounded
+
+
+def test_refusals_have_stable_codes_and_localised_messages():
+    out = run(
+        "gotoassist",
+        SUBSCRIBE
+        + """
+        - {at: 2024-01-05, change: {subscription: s1, quantity: 3, by: {account: other}}}
+        - {at: 2024-01-06, change: {subscription: s1, plan: basic-m}}
+        - {at: 2024-01-07, change: {subscription: s1, period: weekly}}
+        - {at: 2024-01-08, change: {subscription: s1, plan: pro-m}}
+        - {at: 2024-01-09, change: {subscription: s1, plan: basic-m}}
+        - {at: 2024-01-10, change: {subscription: s1, quantity: 3}}
+        """,
+        locale="fr",
+    )
+    assert codes(out) == ["not_authorized", "no_change", "unknown_plan", "already_pending"]
+    assert out["rejected"][0]["message"].startswith("Un utilisateur d'un autre compte")
+    assert out["requests"] == [
+        {
+            "id": 1,
+            "subscription": "s1",
+            "state": "pending",
+            "reason": "approval_required",
+            "created": "2024-01-09",
+            "decided": None,
+        }
+    ]
+
+
+def test_quantity_of_a_flat_plan_and_forbidden_changes_are_refused():
+    out = run(
+        {"preset": "chetspms", "downgrade": {"timing": "forbidden"}}.__repr__().replace("'", '"'),
+        """
+        - {at: 2024-01-01, subscribe: {id: s1, account: acme, plan: flat}}
+        - {at: 2024-01-05, change: {subscription: s1, quantity: 4}}
+        - {at: 2024-01-06, change: {subscription: s1, plan: pro-m}}
+        """,
+    )
+    assert codes(out) == ["quantity_invalid", "change_forbidden"]
+
+
+def test_end_of_term_change_is_scheduled_then_undone_or_applied():
+    out = run(
+        "lago",
+        SUBSCRIBE
+        + """
+        - {at: 2024-01-10, change: {subscription: s1, quantity: 1}}
+        """,
+        run_until="2024-01-20",
+    )
+    sub = out["subscriptions"]["s1"]
+    assert sub["quantity"] == 2
+    assert sub["scheduled"] == [
+        {
+            "at": "2024-02-01",
+            "kind": "quantity_decrease",
+            "plan": None,
+            "quantity": 1,
+            "period": None,
+        }
+    ]
+    applied = run("lago", SUBSCRIBE + "- {at: 2024-01-10, change: {subscription: s1, quantity: 1}}")
+    assert [d["total"] for d in applied["documents"]] == ["60.00", "30.00", "30.00"]
+    undone = run(
+        "lago",
+        SUBSCRIBE
+        + """
+        - {at: 2024-01-10, change: {subscription: s1, quantity: 1}}
+        - {at: 2024-01-11, undo: {subscription: s1}}
+        """,
+    )
+    assert [d["total"] for d in undone["documents"]] == ["60.00", "60.00", "60.00"]
+
+
+def test_stripe_proration_waits_for_the_next_invoice():
+    out = run(
+        "stripe",
+        SUBSCRIBE + "- {at: 2024-01-16, change: {subscription: s1, plan: pro-m}}",
+        run_until="2024-02-01",
+    )
+    renewal = out["documents"][-1]
+    assert renewal["date"] == "2024-02-01"
+    assert [line["kind"] for line in renewal["lines"]] == [
+        "proration_credit",
+        "proration_charge",
+        "recurring",
+    ]
+    assert renewal["total"] == str(sum(float(line["amount"]) for line in renewal["lines"]))[:6]
+    assert renewal["lines"][0]["start"].startswith("2024-01-16T00:00:00")
+
+
+def test_cancel_at_period_end_keeps_access_then_ends():
+    out = run("chetspms", SUBSCRIBE + "- {at: 2024-01-20, cancel: {subscription: s1}}")
+    sub = out["subscriptions"]["s1"]
+    assert sub["status"] == "cancelled" and sub["cancel_at"] == "2024-02-01"
+    assert len(out["documents"]) == 1
+
+
+def test_lago_termination_credits_the_days_after_the_termination_day():
+    out = run("lago", SUBSCRIBE + "- {at: 2024-01-16, cancel: {subscription: s1}}")
+    note = out["documents"][-1]
+    assert note["type"] == "credit_note" and note["refers_to"] == "INV-0001"
+    assert note["lines"][0]["start"] == "2024-01-17"
+    assert note["total"] == "29.03"  # 60 x 15/31
+    assert out["subscriptions"]["s1"]["status"] == "cancelled"
+
+
+def test_rejected_request_changes_nothing():
+    out = run(
+        "gotoassist",
+        SUBSCRIBE
+        + """
+        - {at: 2024-01-05, change: {subscription: s1, plan: pro-m}}
+        - {at: 2024-01-10, change: {subscription: s1, plan: basic-m}}
+        - {at: 2024-01-11, reject: {request: 1}}
+        - {at: 2024-01-12, approve: {request: 1}}
+        """,
+    )
+    assert [r["state"] for r in out["requests"]] == ["rejected"]
+    assert codes(out) == ["unknown_request"]
+    assert out["subscriptions"]["s1"]["plan"] == "pro-m"
+
+
+def test_every_prorated_line_is_explained_in_the_account_language():
+    contract = SUBSCRIBE.replace("quantity: 2}", "quantity: 2, term: {period: annual}}")
+    out = run(
+        "aircall",
+        contract + "- {at: 2024-01-10, change: {subscription: s1, quantity: 1}}",
+        locale="fr",
+    )
+    note = out["documents"][1]
+    line = note["lines"][0]
+    assert line["fraction"] == "0.7097"  # 10 Jan to 1 Feb: 22 of 31 days
+    assert line["amount"] == "21.29"
+    assert line["description"] == "Retrait de basic-m × 1 pour le reste de la période"
+    assert "30,00\u00a0€ × 1 × 22/31 jours" in line["explanation"]
+
+
+def test_context_is_pure_value():
+    sc = scenario("chetspms", SUBSCRIBE)
+    ctx = Context(sc.catalog, sc.policy, sc.accounts)
+    assert ctx == Context(sc.catalog, sc.policy, sc.accounts)
