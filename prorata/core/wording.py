@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 from fractions import Fraction
+from functools import lru_cache
 
 from babel.dates import format_date, format_datetime
 from babel.numbers import format_currency, format_decimal
@@ -145,10 +146,23 @@ def lang(locale: str) -> str:
     return language if language in ("fr", "en") else "en"
 
 
+@lru_cache(maxsize=4096)
 def when(moment: datetime, locale: str, seconds: bool = False) -> str:
+    """A date (or a datetime, to the second) as the locale writes it."""
     if seconds:
         return format_datetime(moment, "medium", locale=locale.replace("-", "_"))
     return format_date(moment.date(), "medium", locale=locale.replace("-", "_"))
+
+
+@lru_cache(maxsize=4096)
+def _money(amount: Decimal, currency: str, locale: str) -> str:
+    return format_currency(amount, currency, locale=locale)
+
+
+@lru_cache(maxsize=4096)
+def _share(ratio: Fraction, locale: str) -> str:
+    value = Decimal(ratio.numerator) / Decimal(ratio.denominator)
+    return format_decimal(value, format="0.######", locale=locale)
 
 
 def refusal(code: str, locale: str, **params: object) -> str:
@@ -185,10 +199,8 @@ def explain_proration(
     """Why a prorated line costs what it costs: rate, share of the period, rounding."""
     loc = locale.replace("-", "_")
     seconds = unit == "second"
-    money = format_currency(abs(amount), currency, locale=loc)
-    share = format_decimal(
-        Decimal(ratio.numerator) / Decimal(ratio.denominator), format="0.######", locale=loc
-    )
+    money = _money(abs(amount), currency, loc)
+    share = _share(ratio, loc)
     start, end = (when(t, locale, seconds) for t in span)
     pstart, pend = (when(t, locale, seconds) for t in period)
     num, den = used
