@@ -139,6 +139,19 @@ def authorize(policy: Policy, sub: Subscription, actor: Actor) -> str | None:
     return None
 
 
+def admit(ctx: Context, sub: Subscription, by: Actor | None, *, approved: bool) -> Refusal | None:
+    """Whether anyone may act on ``sub`` now, and ``by`` in particular (default: its owner).
+    A request a person approved has passed the role check already."""
+    if not sub.active:
+        return refuse(ctx, sub, "subscription_not_active", status=sub.status)
+    denied = authorize(ctx.policy, sub, by or Actor(sub.account, "owner"))
+    if denied and not approved:
+        return refuse(
+            ctx, sub, "not_authorized", who=wording.role_name(denied, locale_of(ctx, sub))
+        )
+    return None
+
+
 def locale_of(ctx: Context, sub: Subscription) -> str:
     """The language of the subscription's account (refusals and lines are written in it)."""
     account = ctx.accounts.get(sub.account)
@@ -229,14 +242,9 @@ def evaluate(
     ``approved`` evaluates a request a person has accepted: the approval gate is passed and the
     change takes effect as the policy's ``after_approval`` (or the change's timing) says.
     """
-    if not sub.active:
-        return refuse(ctx, sub, "subscription_not_active", status=sub.status)
-    actor = change.by or Actor(sub.account, "owner")
-    denied = authorize(ctx.policy, sub, actor)
-    if denied and not approved:
-        return refuse(
-            ctx, sub, "not_authorized", who=wording.role_name(denied, locale_of(ctx, sub))
-        )
+    refusal = admit(ctx, sub, change.by, approved=approved)
+    if refusal is not None:
+        return refusal
     items = resolve_items(ctx, sub, change)
     if isinstance(items, Refusal):
         return items

@@ -49,6 +49,23 @@ def maintenance_end(catalog, items, start):
     return max(ends) if ends else None
 
 
+def maintenance_line(catalog, sub, items, name: str, start, locale: str) -> Line:
+    """One maintenance period for ``items`` from ``start``, at the catalog's maintenance price."""
+    until = maintenance_end(catalog, items, start)
+    price = Money.of(maintenance_price(catalog, items), sub.currency)
+    return Line(
+        kind="maintenance",
+        description=wording.line_description("maintenance", name, 1, locale),
+        subscription=sub.id,
+        plan=items[0].plan,
+        quantity=1,
+        amount=price,
+        start=start,
+        end=until,
+        unit_price=price.amount,
+    )
+
+
 def _admissible(ctx, sub, items, refuse, locale):
     catalog = ctx.catalog
     old, new = catalog.plan(sub.plan), catalog.plan(items[0].plan)
@@ -131,20 +148,7 @@ def evaluate(ctx, policy, sub, items, change, at, refuse, locale):
         start, until = at, maintenance_end(catalog, items, at)
     elif left <= policy.licence_late_days:
         start, until = at, maintenance_end(catalog, items, at)
-        renewal = Money.of(maintenance_price(catalog, items), sub.currency)
-        lines.append(
-            Line(
-                kind="maintenance",
-                description=wording.line_description("maintenance", name, 1, locale),
-                subscription=sub.id,
-                plan=new_main.id,
-                quantity=1,
-                amount=renewal,
-                start=at,
-                end=until,
-                unit_price=renewal.amount,
-            )
-        )
+        lines.append(maintenance_line(catalog, sub, items, name, at, locale))
     state = sub.evolve(
         items=tuple(items),
         order_value=new_value,

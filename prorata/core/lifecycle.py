@@ -18,7 +18,7 @@ from prorata.core.changes import (
     Quote,
     Refusal,
     Routing,
-    authorize,
+    admit,
     decide_timing,
     effective_policy,
     end_of_term,
@@ -28,7 +28,7 @@ from prorata.core.changes import (
     route,
 )
 from prorata.core.documents import Line
-from prorata.core.model import Actor, Cancel, Subscribe
+from prorata.core.model import Cancel, Subscribe
 from prorata.core.money import Money
 from prorata.core.proration import Pricing, billed_credit, change_instant, period_line
 from prorata.core.subscription import Item, Segment, Subscription, Term
@@ -170,35 +170,20 @@ def _apply_scheduled(ctx: Context, sub: Subscription, scheduled, at: datetime) -
 def _renew_maintenance(ctx: Context, sub: Subscription, at: datetime) -> Step:
     """A licence whose term auto-renews buys another maintenance period at expiry."""
     locale = locale_of(ctx, sub)
-    until = licences.maintenance_end(ctx.catalog, sub.items, at)
-    price = Money.of(licences.maintenance_price(ctx.catalog, sub.items), sub.currency)
-    main = ctx.catalog.plan(sub.plan)
-    line = Line(
-        kind="maintenance",
-        description=wording.line_description("maintenance", main.name.get(locale), 1, locale),
-        subscription=sub.id,
-        plan=main.id,
-        quantity=1,
-        amount=price,
-        start=at,
-        end=until,
-        unit_price=price.amount,
-    )
-    return Step(sub.evolve(maintenance_start=at, maintenance_until=until), (line,))
+    name = ctx.catalog.plan(sub.plan).name.get(locale)
+    line = licences.maintenance_line(ctx.catalog, sub, sub.items, name, at, locale)
+    return Step(sub.evolve(maintenance_start=at, maintenance_until=line.end), (line,))
 
 
 def evaluate_cancel(
     ctx: Context, sub: Subscription, request: Cancel, at: datetime, *, approved: bool = False
 ) -> Quote | Refusal:
     """When a cancellation takes effect and what it credits; pure like ``changes.evaluate``."""
-    if not sub.active or sub.cancel_at is not None:
-        return refuse(ctx, sub, "subscription_not_active", status=sub.status)
-    actor = request.by or Actor(sub.account, "owner")
-    denied = authorize(ctx.policy, sub, actor)
-    if denied and not approved:
-        return refuse(
-            ctx, sub, "not_authorized", who=wording.role_name(denied, locale_of(ctx, sub))
-        )
+    refusal = admit(ctx, sub, request.by, approved=approved)
+    if refusal is None and sub.cancel_at is not None:
+        refusal = refuse(ctx, sub, "subscription_not_active", status="cancelled")
+    if refusal is not None:
+        return refusal
     policy = effective_policy(ctx, sub.items, None)
     rule = policy.rule("cancel")
     kinds = frozenset({"cancel"})

@@ -10,7 +10,22 @@ from __future__ import annotations
 
 from typing import Any
 
-_IMMEDIATE_NOW = {"timing": "immediate", "invoice": "now"}
+_CHANGE_KINDS = ("upgrade", "downgrade", "quantity_increase", "quantity_decrease", "period_change")
+_CANCEL_AT_PERIOD_END = {"timing": "end_of_term", "invoice": "now", "credit": "none"}
+
+
+def _changes(credit: str, *, invoice: str = "now", anchor: str = "reset", **kinds) -> dict:
+    """Every kind of change immediate, invoiced ``invoice``, unused time to ``credit``;
+    ``kinds`` overrides single kinds (``downgrade={"timing": "approval"}``)."""
+    rules = {
+        kind: {"timing": "immediate", "invoice": invoice, "credit": credit}
+        for kind in _CHANGE_KINDS
+    }
+    rules["period_change"]["anchor"] = anchor
+    for kind, override in kinds.items():
+        rules[kind] = {**rules[kind], **override}
+    return rules
+
 
 PRESETS: dict[str, dict[str, Any]] = {
     # Kajoom (seed 000, a WHMCS client area): upgrades and downgrades at any time, effective at
@@ -18,41 +33,36 @@ PRESETS: dict[str, dict[str, Any]] = {
     # days, change day on the new plan); the due date does not move. A downgrade refunds and
     # credits nothing: the lower price applies from the next due date. Plans with
     # `fulfillment: manual` are billed when ordered and wait for a person. Cancellation is a
-    # request effective at the end of the period.
+    # request effective at the end of the period. A change of billing cycle credits the
+    # unused time of the old cycle against the new one.
     "kajoom": {
         "proration": {"lines": "difference"},
-        "upgrade": {**_IMMEDIATE_NOW, "credit": "none"},
-        "downgrade": {**_IMMEDIATE_NOW, "credit": "none"},
-        "quantity_increase": {**_IMMEDIATE_NOW, "credit": "none"},
-        "quantity_decrease": {**_IMMEDIATE_NOW, "credit": "none"},
-        "period_change": {**_IMMEDIATE_NOW, "credit": "none", "anchor": "reset"},
-        "cancel": {"timing": "end_of_term", "invoice": "now", "credit": "none"},
+        **_changes("none", period_change={"credit": "account_credit"}),
+        "cancel": _CANCEL_AT_PERIOD_END,
     },
     # WHMCS: as Kajoom, with "Credit on Downgrade" on: a downgrade credits the prorated
-    # difference to the client's credit balance.
+    # difference (old and new price per day over the days to the next due date) to the
+    # client's credit balance.
     "whmcs": {
         "proration": {"lines": "difference"},
-        "upgrade": {**_IMMEDIATE_NOW, "credit": "account_credit"},
-        "downgrade": {**_IMMEDIATE_NOW, "credit": "account_credit"},
-        "quantity_increase": {**_IMMEDIATE_NOW, "credit": "account_credit"},
-        "quantity_decrease": {**_IMMEDIATE_NOW, "credit": "account_credit"},
-        "period_change": {**_IMMEDIATE_NOW, "credit": "account_credit", "anchor": "reset"},
-        "cancel": {"timing": "end_of_term", "invoice": "now", "credit": "none"},
+        **_changes("account_credit"),
+        "cancel": _CANCEL_AT_PERIOD_END,
     },
     # GroupDocs (seed 001): perpetual licences with a year of maintenance. Upgrades only (to a
     # dearer plan of the same product, to a suite of the same platform that includes it at
     # the same or a higher tier, or by adding products) while maintenance is active; the
     # original order is credited in full; 90-day windows after purchase/renewal (expiry
     # resets) and before expiry (maintenance renewed too, expiry resets). Only the ordering
-    # account may upgrade. A downgrade is not an upgrade and is refused.
+    # account may upgrade. Anything that is not an upgrade is refused.
     "groupdocs": {
         "proration": {"lines": "difference", "unit": "none"},
-        "upgrade": {**_IMMEDIATE_NOW, "credit": "none"},
-        "downgrade": {"timing": "forbidden", "invoice": "now", "credit": "none"},
-        "quantity_increase": {**_IMMEDIATE_NOW, "credit": "none"},
-        "quantity_decrease": {"timing": "forbidden", "invoice": "now", "credit": "none"},
-        "period_change": {"timing": "forbidden", "invoice": "now", "credit": "none"},
-        "cancel": {"timing": "end_of_term", "invoice": "now", "credit": "none"},
+        **_changes(
+            "none",
+            downgrade={"timing": "forbidden"},
+            quantity_decrease={"timing": "forbidden"},
+            period_change={"timing": "forbidden"},
+        ),
+        "cancel": _CANCEL_AT_PERIOD_END,
         "licence": {"upgrade_credit": "full_original", "early_days": 90, "late_days": 90},
         "authorized_roles": ["owner", "billing_contact"],
     },
@@ -63,12 +73,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     # a decrease mid-period gets a credit note for the unused share of the removed users.
     "aircall": {
         "proration": {"lines": "difference"},
-        "upgrade": {**_IMMEDIATE_NOW, "credit": "credit_note"},
-        "downgrade": {**_IMMEDIATE_NOW, "credit": "credit_note"},
-        "quantity_increase": {**_IMMEDIATE_NOW, "credit": "credit_note"},
-        "quantity_decrease": {**_IMMEDIATE_NOW, "credit": "credit_note"},
-        "period_change": {**_IMMEDIATE_NOW, "credit": "credit_note", "anchor": "keep"},
-        "cancel": {"timing": "end_of_term", "invoice": "now", "credit": "none"},
+        **_changes("credit_note", anchor="keep"),
+        "cancel": _CANCEL_AT_PERIOD_END,
         "notice": {
             "days": 30,
             "applies_to": ["downgrade", "quantity_decrease", "period_change", "cancel"],
@@ -78,24 +84,16 @@ PRESETS: dict[str, dict[str, Any]] = {
     # invoiced at once, by day; unused time becomes account credit; a change of billing cycle
     # starts a new period today. Unsubscribing keeps access to the end of the paid period.
     "chetspms": {
-        "upgrade": {**_IMMEDIATE_NOW, "credit": "account_credit"},
-        "downgrade": {**_IMMEDIATE_NOW, "credit": "account_credit"},
-        "quantity_increase": {**_IMMEDIATE_NOW, "credit": "account_credit"},
-        "quantity_decrease": {**_IMMEDIATE_NOW, "credit": "account_credit"},
-        "period_change": {**_IMMEDIATE_NOW, "credit": "account_credit", "anchor": "reset"},
-        "cancel": {"timing": "end_of_term", "invoice": "now", "credit": "none"},
+        **_changes("account_credit"),
+        "cancel": _CANCEL_AT_PERIOD_END,
     },
     # GoToAssist (seed 004): the billing contact changes tier, seats or billing frequency at
     # any time: effective at once, prorated by day against the account balance, invoiced now.
     # Seats can be reduced online (credit to the account); a lower tier goes through customer
     # support (approval). A new billing frequency bills a period from today.
     "gotoassist": {
-        "upgrade": {**_IMMEDIATE_NOW, "credit": "account_credit"},
-        "downgrade": {"timing": "approval", "invoice": "now", "credit": "account_credit"},
-        "quantity_increase": {**_IMMEDIATE_NOW, "credit": "account_credit"},
-        "quantity_decrease": {**_IMMEDIATE_NOW, "credit": "account_credit"},
-        "period_change": {**_IMMEDIATE_NOW, "credit": "account_credit", "anchor": "reset"},
-        "cancel": {"timing": "end_of_term", "invoice": "now", "credit": "none"},
+        **_changes("account_credit", downgrade={"timing": "approval"}),
+        "cancel": _CANCEL_AT_PERIOD_END,
         "authorized_roles": ["owner", "billing_contact", "support", "account_manager"],
     },
     # Stripe Billing (classic billing mode, proration_behavior=create_prorations): prorated to
@@ -107,31 +105,17 @@ PRESETS: dict[str, dict[str, Any]] = {
     # invoice goes to the customer's credit balance. Cancelling at period end prorates nothing.
     "stripe": {
         "proration": {"unit": "second", "credit_from": "price", "lines": "separate"},
-        "upgrade": {"timing": "immediate", "invoice": "next_invoice", "credit": "account_credit"},
-        "downgrade": {
-            "timing": "immediate",
-            "invoice": "next_invoice",
-            "credit": "account_credit",
-        },
-        "quantity_increase": {
-            "timing": "immediate",
-            "invoice": "next_invoice",
-            "credit": "account_credit",
-        },
-        "quantity_decrease": {
-            "timing": "immediate",
-            "invoice": "next_invoice",
-            "credit": "account_credit",
-        },
-        "period_change": {**_IMMEDIATE_NOW, "credit": "account_credit", "anchor": "reset"},
-        "cancel": {"timing": "end_of_term", "invoice": "now", "credit": "none"},
+        **_changes("account_credit", invoice="next_invoice", period_change={"invoice": "now"}),
+        "cancel": _CANCEL_AT_PERIOD_END,
     },
     # Kill Bill: in-advance billing by day, end date exclusive; the time ratio is rounded to
     # 9 digits half-up, then each amount half-up. An immediate change repairs the old item (a
     # negative line for the unused share of what was billed for it, on its own span, capped at
     # what remains of it) and bills the new plan prorated up to the next billing-cycle day, on
     # one invoice; a negative total becomes account credit (CBA). The billing-cycle day is kept
-    # (see the engine's `anchor: keep`). `proration.basis: 30/360` is its fixed-30-days mode.
+    # (`anchor: keep`): a longer plan's first period ends on the first billing-cycle date on or
+    # after the change. `proration.basis: 30/360` is its fixed-30-days mode. An immediate
+    # cancellation is a repair alone.
     "killbill": {
         "rounding": "half_up",
         "proration": {
@@ -142,26 +126,23 @@ PRESETS: dict[str, dict[str, Any]] = {
             "ratio_digits": 9,
             "lines": "separate",
         },
-        "upgrade": {**_IMMEDIATE_NOW, "credit": "account_credit"},
-        "downgrade": {**_IMMEDIATE_NOW, "credit": "account_credit"},
-        "quantity_increase": {**_IMMEDIATE_NOW, "credit": "account_credit"},
-        "quantity_decrease": {**_IMMEDIATE_NOW, "credit": "account_credit"},
-        "period_change": {**_IMMEDIATE_NOW, "credit": "account_credit", "anchor": "keep"},
+        **_changes("account_credit", anchor="keep"),
         "cancel": {"timing": "end_of_term", "invoice": "now", "credit": "account_credit"},
     },
-    # Lago: plans are ordered by price per year. An upgrade is immediate: a credit note for
-    # the unused days of the old plan (the change day counted as unused) and an invoice for
-    # the new plan by day from the change day to the end of the period. A downgrade waits for
-    # the end of the period and credits nothing. Day price = amount / actual days of the
-    # period. An immediate termination credits the days after the termination day.
+    # Lago: plans are ordered by price per year (equal counts as an upgrade). An upgrade is
+    # immediate: a credit note for the unused days of the old plan (the change day counted as
+    # unused) and an invoice for the new plan by day from the change day to the end of the
+    # period. A downgrade waits for the end of the period and credits nothing. Day price =
+    # amount / actual days of the period. An immediate termination credits the days after
+    # the termination day.
     "lago": {
         "classify": "price",
         "proration": {"unit": "day", "basis": "actual", "change_day": "remaining"},
-        "upgrade": {**_IMMEDIATE_NOW, "credit": "credit_note"},
-        "downgrade": {"timing": "end_of_term", "invoice": "now", "credit": "none"},
-        "quantity_increase": {**_IMMEDIATE_NOW, "credit": "credit_note"},
-        "quantity_decrease": {"timing": "end_of_term", "invoice": "now", "credit": "none"},
-        "period_change": {**_IMMEDIATE_NOW, "credit": "credit_note", "anchor": "reset"},
+        **_changes(
+            "credit_note",
+            downgrade={"timing": "end_of_term", "credit": "none"},
+            quantity_decrease={"timing": "end_of_term", "credit": "none"},
+        ),
         "cancel": {
             "timing": "immediate",
             "invoice": "now",
@@ -171,16 +152,12 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
     # Chargebee (day-based billing mode): immediate changes prorated by day over the current
     # term, the change day counted as unused; the credit for unused time is a credit note
-    # (an adjustment of the term's invoice while it is unpaid, refundable credit once it is
-    # paid); the new terms' prorated charge is invoiced at once and consumes that credit;
-    # what is left is applied to later invoices. A new billing period resets the term.
+    # (refundable credit once the term's invoice is paid); the new terms' prorated charge is
+    # invoiced at once and consumes that credit; what is left is applied to later invoices.
+    # A new billing period resets the term.
     "chargebee": {
         "proration": {"unit": "day", "basis": "actual", "change_day": "remaining"},
-        "upgrade": {**_IMMEDIATE_NOW, "credit": "credit_note"},
-        "downgrade": {**_IMMEDIATE_NOW, "credit": "credit_note"},
-        "quantity_increase": {**_IMMEDIATE_NOW, "credit": "credit_note"},
-        "quantity_decrease": {**_IMMEDIATE_NOW, "credit": "credit_note"},
-        "period_change": {**_IMMEDIATE_NOW, "credit": "credit_note", "anchor": "reset"},
+        **_changes("credit_note"),
         "cancel": {"timing": "end_of_term", "invoice": "now", "credit": "credit_note"},
     },
 }
