@@ -41,6 +41,11 @@ def test_money_keeps_the_currency_digits_in_text():
     assert Money.from_minor(-1, "KWD").amount == Decimal("-0.001")
 
 
+def test_zero_has_no_sign():
+    assert str(round_amount(Decimal("-0.001"), "EUR")) == "0.00"
+    assert str(-Money.zero("EUR")) == "0.00"
+
+
 def test_rounding_modes_differ_only_on_ties():
     assert str(round_amount(Decimal("0.125"), "EUR", "half_up")) == "0.13"
     assert str(round_amount(Decimal("0.125"), "EUR", "half_even")) == "0.12"

@@ -83,7 +83,8 @@ class Money:
                 f"{self.amount} has more digits than {self.currency} allows "
                 f"({currency_digits(self.currency)}); round it first"
             )
-        object.__setattr__(self, "amount", self.amount.quantize(exponent))
+        amount = self.amount.quantize(exponent)
+        object.__setattr__(self, "amount", amount.copy_abs() if amount.is_zero() else amount)
 
     # construction -------------------------------------------------------
     @classmethod
