@@ -157,22 +157,18 @@ def actual_days(start: date, end: date) -> int:
 
 
 def days_30_360(start: date, end: date) -> int:
-    """Days counted with 30-day months (Kill Bill's fixed-30-days proration).
+    """Days counted with 30-day months (30E/360), Kill Bill's fixed-30-days proration.
 
-    Whole months count 30 days each; the rest, a stretch shorter than a month, counts its
-    calendar days when it stays in one month, else its calendar days corrected by the length
-    of the month it starts in (``days - (month_length - 30)``): 15 Feb → 1 Mar 2024 is 16,
-    23 May → 15 Jun 2023 is 22, and every whole month is 30.
+    Each date is placed at ``year × 360 + (month − 1) × 30 + min(day, 30)`` and the count is
+    the difference, so counts of adjacent stretches add up and a whole month is always 30.
+    It reproduces Kill Bill's published fixed-days figures (23 May → 15 Jun 2023: 22;
+    23 Feb → 15 Mar 2024: 22; 15 → 23 May: 8); the 31st weighs nothing.
     """
-    months = (end.year - start.year) * 12 + (end.month - start.month)
-    while months > 0 and add_months(start, months) > end:
-        months -= 1
-    months = max(months, 0)
-    anchor = add_months(start, months)
-    rest = (end - anchor).days
-    if rest and (anchor.year, anchor.month) != (end.year, end.month):
-        rest -= _calendar.monthrange(anchor.year, anchor.month)[1] - 30
-    return months * 30 + rest
+    return _position_360(end) - _position_360(start)
+
+
+def _position_360(d: date) -> int:
+    return d.year * 360 + (d.month - 1) * 30 + min(d.day, 30)
 
 
 def elapsed_seconds(start: datetime, end: datetime) -> int:

@@ -292,7 +292,7 @@ def quote_immediate(
     """Lines and resulting state of a change that takes effect at ``at``."""
     pricing = Pricing(policy, ctx.catalog, sub.currency, locale_of(ctx, sub))
     pr = policy.proration
-    period = (sub.period_start, sub.period_end)
+    period = sub.billing_period()
     t = change_instant(at, pr.unit, policy.change_day(kind), sub.period_end)
     old_plan, new_plan = ctx.catalog.plan(sub.plan), ctx.catalog.plan(items[0].plan)
     rule = policy.rule(kind)

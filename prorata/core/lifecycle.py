@@ -215,7 +215,7 @@ def evaluate_cancel(
                 credit, segments = billed_credit(sub.id, item, segments, remaining, pricing)
                 lines.extend(credit)
             else:
-                period = (sub.period_start, sub.period_end)
+                period = sub.billing_period()
                 lines.append(
                     period_line(
                         "proration_credit", sub.id, item, remaining, period, pricing, sign=-1

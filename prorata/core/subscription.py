@@ -104,6 +104,13 @@ class Subscription:
         """A new version of this subscription with ``changes`` applied."""
         return replace(self, versions=self.versions + 1, **changes)
 
+    def billing_period(self) -> tuple[datetime, datetime]:
+        """The full billing period the current period belongs to: the denominator of every
+        ratio. A first period that starts off the billing day is only part of it."""
+        if self.schedule is None:
+            return self.period_start, self.period_end
+        return self.schedule.period_containing(self.period_start)
+
     def renewal_date(self) -> datetime | None:
         """The date the commitment renews: the term's end, else the current period's end."""
         if self.term is not None:
