@@ -19,7 +19,7 @@ from prorata.core.catalog import Catalog
 from prorata.core.classify import classify
 from prorata.core.documents import Line
 from prorata.core.model import Account, Actor, Change
-from prorata.core.money import Money
+from prorata.core.money import Money, total
 from prorata.core.policy import Policy
 from prorata.core.proration import (
     Pricing,
@@ -28,7 +28,7 @@ from prorata.core.proration import (
     period_line,
     unit_total,
 )
-from prorata.core.subscription import Item, Scheduled, Segment, Subscription
+from prorata.core.subscription import Item, Scheduled, Subscription, charged_segments
 
 _TIMING_ORDER = {"immediate": 0, "end_of_term": 1, "approval": 2, "forbidden": 3}
 
@@ -65,11 +65,7 @@ class Quote:
     def total(self) -> Money | None:
         if not self.lines:
             return None
-        amounts = iter(line.amount for line in self.lines)
-        result = next(amounts)
-        for amount in amounts:
-            result = result + amount
-        return result
+        return total((line.amount for line in self.lines), self.lines[0].amount.currency)
 
 
 @dataclass(frozen=True)
@@ -298,13 +294,7 @@ def quote_immediate(
         replace(s, end=min(s.end, t)) if s.plan in {i.plan for i in changed_old} else s
         for s in segments
     )
-    new_segments = tuple(
-        Segment(
-            line.plan, line.quantity, line.start, line.end, line.amount, Money.zero(sub.currency)
-        )
-        for line in lines
-        if line.amount.is_positive
-    )
+    new_segments = charged_segments(lines, sub.currency)
     state = sub.evolve(
         items=items,
         schedule=schedule,

@@ -8,7 +8,7 @@ the next period is billed in advance together with any proration lines left pend
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from prorata.core import licences, wording
@@ -29,9 +29,8 @@ from prorata.core.changes import (
 )
 from prorata.core.documents import Line
 from prorata.core.model import Cancel, Subscribe
-from prorata.core.money import Money
 from prorata.core.proration import Pricing, billed_credit, change_instant, period_line
-from prorata.core.subscription import Item, Segment, Subscription, Term
+from prorata.core.subscription import Item, Subscription, Term, charged_segments
 
 
 @dataclass(frozen=True)
@@ -41,14 +40,6 @@ class Step:
     subscription: Subscription
     lines: tuple[Line, ...] = ()
     notes: tuple[str, ...] = field(default=())
-
-
-def _segments(lines, currency) -> tuple[Segment, ...]:
-    return tuple(
-        Segment(line.plan, line.quantity, line.start, line.end, line.amount, Money.zero(currency))
-        for line in lines
-        if line.amount.is_positive and line.start is not None
-    )
 
 
 def _bill_period(ctx, sub: Subscription, span, period) -> list[Line]:
@@ -83,9 +74,7 @@ def start(ctx: Context, spec: Subscribe, at: datetime, currency: str) -> Step:
                 item.quantity,
                 pricing.locale,
             )
-            lines.append(
-                Line(**{**line.__dict__, "start": None, "end": None, "description": description})
-            )
+            lines.append(replace(line, start=None, end=None, description=description))
         term = None
         if spec.term is not None:
             term = Term(spec.term.period, at, term_end(at, spec.term.period), spec.term.auto_renew)
@@ -106,7 +95,7 @@ def start(ctx: Context, spec: Subscribe, at: datetime, currency: str) -> Step:
         )
     sub = base.evolve(schedule=schedule, period_start=begin, period_end=period[1], term=term)
     lines = _bill_period(ctx, sub, (begin, period[1]), period)
-    return Step(sub.evolve(segments=_segments(lines, currency)), tuple(lines))
+    return Step(sub.evolve(segments=charged_segments(lines, currency)), tuple(lines))
 
 
 def due_at(sub: Subscription) -> datetime | None:
@@ -148,7 +137,7 @@ def advance(ctx: Context, sub: Subscription, at: datetime) -> Step:
         period_start=period[0],
         period_end=period[1],
         pending_lines=(),
-        segments=_segments(lines, sub.currency),
+        segments=charged_segments(lines, sub.currency),
     )
     return Step(renewed, tuple(lines))
 

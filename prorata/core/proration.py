@@ -7,7 +7,7 @@ currency's minor unit, with the policy's rounding mode. Credit lines are negativ
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
@@ -153,7 +153,7 @@ def billed_credit(
         ratio = ratio_for(overlap, (seg.start, seg.end), pricing)
         value = seg.amount.amount * ratio.numerator / ratio.denominator
         credit = min(pricing.amount(value), seg.remaining)
-        updated.append(Segment(**{**seg.__dict__, "credited": seg.credited + credit}))
+        updated.append(replace(seg, credited=seg.credited + credit))
         line = period_line(
             "proration_credit",
             subscription,
@@ -164,5 +164,5 @@ def billed_credit(
             sign=-1,
             value=seg.amount.amount,
         )
-        lines.append(Line(**{**line.__dict__, "amount": -credit, "unit_price": plan.price}))
+        lines.append(replace(line, amount=-credit, unit_price=plan.price))
     return lines, updated

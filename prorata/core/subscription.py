@@ -53,6 +53,16 @@ class Segment:
         return self.amount - self.credited
 
 
+def charged_segments(lines, currency: str) -> tuple[Segment, ...]:
+    """The segments that charge lines (positive, over a span) add, nothing credited yet;
+    the invoice number is filled in when the invoice is issued."""
+    return tuple(
+        Segment(line.plan, line.quantity, line.start, line.end, line.amount, Money.zero(currency))
+        for line in lines
+        if line.amount.is_positive and line.start is not None
+    )
+
+
 @dataclass(frozen=True)
 class Scheduled:
     """A change or cancellation waiting for ``effective_at`` (end of term or of period)."""
