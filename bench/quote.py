@@ -61,7 +61,7 @@ def measure(sim, seconds: float) -> tuple[int, float]:
     count, started = 0, time.perf_counter()
     while time.perf_counter() - started < seconds:
         for change in CHANGES:
-            evaluate(sim.ctx, subs[change.subscription], change, at)
+            evaluate(sim.billing.ctx, subs[change.subscription], change, at)
             count += 1
     return count, time.perf_counter() - started
 
@@ -73,7 +73,8 @@ def main() -> None:
     total, elapsed = 0, 0.0
     for preset in PRESETS:
         sim = prepare(preset)
-        sample = evaluate(sim.ctx, sim.book.subscriptions["m"], CHANGES[0], sim.scenario.run_until)
+        subs = sim.book.subscriptions
+        sample = evaluate(sim.billing.ctx, subs["m"], CHANGES[0], sim.scenario.run_until)
         assert isinstance(sample, Quote), sample
         count, spent = measure(sim, args.seconds)
         total, elapsed = total + count, elapsed + spent

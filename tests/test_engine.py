@@ -60,9 +60,10 @@ def test_preview_and_apply_give_the_same_numbers():
     sub = sim.book.subscriptions["s1"]
     change = Change("s1", plan="pro-m")
     at = sc.events[0].at.replace(day=16)
-    first, second = evaluate(sim.ctx, sub, change, at), evaluate(sim.ctx, sub, change, at)
+    ctx = sim.billing.ctx
+    first, second = evaluate(ctx, sub, change, at), evaluate(ctx, sub, change, at)
     assert isinstance(first, Quote) and first == second
-    sim.apply(first, at)
+    sim.billing.apply(first, at)
     invoice = sim.book.documents[-1]
     assert [line.amount for line in invoice.lines] == [line.amount for line in first.lines]
     assert str(invoice.total) == "30.97"  # -60 x 16/31 + 120 x 16/31, each rounded

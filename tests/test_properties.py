@@ -443,7 +443,7 @@ def test_change_then_its_reverse_nets_to_zero(scenario):
     sim = Simulation(scenario)
     issued: dict[int, list] = {}
     for event in scenario.events:
-        sim.advance(event.at, inclusive=True)
+        sim.advance(event.at)
         before = len(sim.book.documents)
         sim.handle(event)
         issued[event.index] = sim.book.documents[before:]

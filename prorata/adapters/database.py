@@ -1,0 +1,88 @@
+"""Connecting to the store: SQLite by default, PostgreSQL (psycopg 3) in production.
+
+``PRORATA_DATABASE_URL`` names the database; without it prorata uses the SQLite file
+``./var/prorata.db``. Plain ``postgresql://`` URLs are routed to psycopg 3.
+
+Invariants of every engine made here:
+- SQLite runs in WAL mode with foreign keys on and a generous busy timeout, and every
+  transaction starts with ``BEGIN IMMEDIATE``: writers queue for the write lock at the
+  start instead of failing half-way, so one change per database applies at a time;
+- PostgreSQL runs at READ COMMITTED; services lock the rows they change
+  (``SELECT … FOR UPDATE``), so one change per subscription applies at a time;
+- :func:`migrate` brings the schema to Alembic's head and is idempotent.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
+
+DEFAULT_URL = "sqlite:///var/prorata.db"
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def database_url(url: str | None = None) -> str:
+    """The URL to use: ``url``, else ``PRORATA_DATABASE_URL``, else the SQLite default."""
+    chosen = url or os.environ.get("PRORATA_DATABASE_URL") or DEFAULT_URL
+    parsed = make_url(chosen)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed.render_as_string(hide_password=False)
+
+
+def make_engine(url: str | None = None, *, pool: bool = True) -> Engine:
+    """An engine for ``url`` (see :func:`database_url`) with the settings above."""
+    full = database_url(url)
+    parsed = make_url(full)
+    if parsed.get_backend_name() == "sqlite":
+        return _sqlite_engine(full, parsed.database)
+    kwargs = {} if pool else {"poolclass": NullPool}
+    return create_engine(full, isolation_level="READ COMMITTED", **kwargs)
+
+
+def _sqlite_engine(url: str, path: str | None) -> Engine:
+    if path and path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"timeout": 60})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):
+        # Let SQLAlchemy, not the driver, decide when transactions begin.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=60000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def is_sqlite(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def alembic_config(url: str | None = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", database_url(url).replace("%", "%%"))
+    return config
+
+
+def migrate(engine: Engine) -> None:
+    """Upgrade the database behind ``engine`` to the newest schema."""
+    config = alembic_config(engine.url.render_as_string(hide_password=False))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")

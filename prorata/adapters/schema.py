@@ -1,0 +1,367 @@
+"""The database schema (SQLAlchemy Core tables); Alembic migrations create it.
+
+Invariants the schema itself enforces:
+- every row belongs to one tenant, directly or through its parent; external keys
+  (account, subscription, document number, request number, idempotency key) are unique
+  per tenant, never globally, so tenants cannot collide or see each other's ids;
+- subscription terms, documents, document lines, ledger entries, payments, the audit log
+  and the outbox are append-only: services insert them and never update their content
+  (an invoice's ``status`` and an outbox row's delivery columns are the only updates);
+- amounts are integers of minor units (``*_minor``) with the currency beside them; rates
+  and unit prices are exact decimal text; instants are stored in UTC (:class:`Instant`);
+- ``number_series.last`` is the last number issued in a series: numbers are gapless
+  because the increment commits or rolls back with the document that uses it.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.types import TypeDecorator
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class Instant(TypeDecorator):
+    """An aware datetime stored in UTC; read back as an aware UTC datetime.
+
+    PostgreSQL keeps it in ``timestamptz``; SQLite, which has no time zones, keeps the
+    UTC wall time. Naive datetimes are refused: every instant in prorata has a zone.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value.isoformat()}: give it a time zone")
+        utc = value.astimezone(UTC)
+        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def _id() -> Column:
+    return Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+
+
+def _tenant() -> Column:
+    return Column("tenant_id", ForeignKey("tenants.id"), nullable=False, index=True)
+
+
+def _created() -> Column:
+    return Column("created_at", Instant, nullable=False)
+
+
+def now_utc() -> datetime:
+    """Only adapters read the clock; the core is given instants."""
+    return datetime.now(UTC)
+
+
+tenants = Table(
+    "tenants",
+    metadata,
+    _id(),
+    Column("slug", String(64), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("timezone", String(64), nullable=False),
+    _created(),
+)
+
+catalog_versions = Table(
+    "catalog_versions",
+    metadata,
+    _id(),
+    _tenant(),
+    Column("version", Integer, nullable=False),
+    Column("catalog", Text, nullable=False),  # codec text of core.catalog.Catalog
+    Column("policy", Text, nullable=False),  # codec text of core.policy.Policy
+    Column("policy_spec", Text, nullable=False),  # JSON as written by the tenant
+    _created(),
+    UniqueConstraint("tenant_id", "version"),
+)
+
+accounts = Table(
+    "accounts",
+    metadata,
+    _id(),
+    _tenant(),
+    Column("key", String(100), nullable=False),
+    Column("name", String(200), nullable=False, server_default=""),
+    Column("locale", String(16), nullable=False),
+    Column("auto_pay", Boolean, nullable=False),
+    Column("payment_method", String(32)),
+    Column("tax_rate", String(16), nullable=False),  # percent, exact decimal text
+    Column("vat_id", String(32)),
+    _created(),
+    UniqueConstraint("tenant_id", "key"),
+)
+
+users = Table(
+    "users",
+    metadata,
+    _id(),
+    _tenant(),
+    Column("email", String(254), nullable=False),
+    Column("name", String(200), nullable=False, server_default=""),
+    Column("locale", String(16), nullable=False, server_default="en"),
+    Column("staff_role", String(32)),  # support | account_manager | NULL (a customer)
+    _created(),
+    UniqueConstraint("tenant_id", "email"),
+)
+
+memberships = Table(
+    "memberships",
+    metadata,
+    _id(),
+    Column("user_id", ForeignKey("users.id"), nullable=False),
+    Column("account_id", ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("role", String(32), nullable=False),  # owner | billing_contact | member
+    UniqueConstraint("user_id", "account_id"),
+)
+
+subscriptions = Table(
+    "subscriptions",
+    metadata,
+    _id(),
+    _tenant(),
+    Column("key", String(100), nullable=False),
+    Column("account_id", ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("version", Integer, nullable=False),  # the current terms' version
+    Column("status", String(16), nullable=False),
+    Column("plan", String(100), nullable=False),
+    Column("quantity", Integer, nullable=False),
+    Column("due_at", Instant),  # next renewal or scheduled end; NULL when nothing is due
+    _created(),
+    UniqueConstraint("tenant_id", "key"),
+    Index("ix_subscriptions_due", "tenant_id", "due_at"),
+)
+
+subscription_terms = Table(
+    "subscription_terms",
+    metadata,
+    _id(),
+    Column("subscription_id", ForeignKey("subscriptions.id"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("valid_from", Instant, nullable=False),
+    Column("reason", String(32), nullable=False),  # subscribe | change | renewal | ...
+    Column("plan", String(100), nullable=False),
+    Column("quantity", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("period_start", Instant),
+    Column("period_end", Instant),
+    Column("state", Text, nullable=False),  # codec text of core.subscription.Subscription
+    _created(),
+    UniqueConstraint("subscription_id", "version"),
+)
+
+seat_assignments = Table(
+    "seat_assignments",
+    metadata,
+    _id(),
+    Column("subscription_id", ForeignKey("subscriptions.id"), nullable=False),
+    Column("user_id", ForeignKey("users.id"), nullable=False),
+    Column("assigned_at", Instant, nullable=False),
+    Column("assigned_by", ForeignKey("users.id")),
+    Column("released_at", Instant),
+    Column("released_by", ForeignKey("users.id")),
+    Index(
+        "uq_seat_assignments_held",
+        "subscription_id",
+        "user_id",
+        unique=True,
+        sqlite_where=text("released_at IS NULL"),
+        postgresql_where=text("released_at IS NULL"),
+    ),
+)
+
+orders = Table(
+    "orders",
+    metadata,
+    _id(),
+    _tenant(),
+    Column("account_id", ForeignKey("accounts.id"), nullable=False),
+    Column("created_by", ForeignKey("users.id")),
+    Column("status", String(16), nullable=False),  # completed | partly_pending
+    _created(),
+)
+
+order_items = Table(
+    "order_items",
+    metadata,
+    _id(),
+    Column("order_id", ForeignKey("orders.id"), nullable=False, index=True),
+    Column("position", Integer, nullable=False),
+    Column("subscription_id", ForeignKey("subscriptions.id"), nullable=False),
+    Column("action", Text, nullable=False),  # codec text of core.model.Change
+    Column("expected_version", Integer),
+    Column("outcome", String(16), nullable=False),  # applied | scheduled | requested
+    UniqueConstraint("order_id", "position"),
+)
+
+requests = Table(
+    "requests",
+    metadata,
+    _id(),
+    _tenant(),
+    Column("number", Integer, nullable=False),
+    Column("subscription_id", ForeignKey("subscriptions.id"), nullable=False, index=True),
+    Column("reason", String(32), nullable=False),  # approval_required | manual_fulfillment
+    Column("action", Text, nullable=False),  # codec text of the Change or Cancel
+    Column("state", String(16), nullable=False),  # pending | approved | rejected | fulfilled
+    Column("order_id", ForeignKey("orders.id")),
+    Column("requested_by", ForeignKey("users.id")),
+    Column("decided_by", ForeignKey("users.id")),
+    Column("decided_at", Instant),
+    _created(),
+    UniqueConstraint("tenant_id", "number"),
+)
+
+number_series = Table(
+    "number_series",
+    metadata,
+    Column("tenant_id", ForeignKey("tenants.id"), primary_key=True),
+    Column("series", String(16), primary_key=True),
+    Column("last", Integer, nullable=False),
+)
+
+documents = Table(
+    "documents",
+    metadata,
+    _id(),
+    _tenant(),
+    Column("number", String(32), nullable=False),
+    Column("type", String(16), nullable=False),  # invoice | credit_note
+    Column("account_id", ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("currency", String(3), nullable=False),
+    Column("issued_at", Instant, nullable=False),
+    Column("subtotal_minor", BigInteger, nullable=False),
+    Column("tax_minor", BigInteger, nullable=False),
+    Column("total_minor", BigInteger, nullable=False),
+    Column("credit_applied_minor", BigInteger, nullable=False),
+    Column("credit_added_minor", BigInteger, nullable=False),
+    Column("amount_due_minor", BigInteger, nullable=False),
+    Column("tax_rate", String(16), nullable=False),
+    Column("status", String(16)),  # invoices: open | paid
+    Column("refers_to", String(32)),  # credit notes: the invoice corrected
+    Column("credited_to", String(16)),  # credit notes: account | refund | invoice
+    Column("order_id", ForeignKey("orders.id")),
+    UniqueConstraint("tenant_id", "number"),
+)
+
+document_lines = Table(
+    "document_lines",
+    metadata,
+    _id(),
+    Column("document_id", ForeignKey("documents.id"), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("subscription_key", String(100), nullable=False),
+    Column("plan", String(100), nullable=False),
+    Column("quantity", Integer, nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("period_start", Instant),
+    Column("period_end", Instant),
+    Column("fraction", String(64)),  # "numerator/denominator"
+    Column("unit_price", String(32)),
+    Column("explanation", Text, nullable=False, server_default=""),
+    UniqueConstraint("document_id", "position"),
+)
+
+payments = Table(
+    "payments",
+    metadata,
+    _id(),
+    _tenant(),
+    Column("document_id", ForeignKey("documents.id"), nullable=False, index=True),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("method", String(32)),
+    Column("paid_at", Instant, nullable=False),
+)
+
+ledger_entries = Table(
+    "ledger_entries",
+    metadata,
+    _id(),
+    _tenant(),
+    Column("account_id", ForeignKey("accounts.id"), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),  # + adds credit, - consumes it
+    Column("document_number", String(32), nullable=False),
+    Column("reason", String(32), nullable=False),
+    Column("at", Instant, nullable=False),
+    Index("ix_ledger_entries_account", "account_id", "currency"),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    _id(),
+    _tenant(),
+    Column("at", Instant, nullable=False),
+    Column("actor_user_id", ForeignKey("users.id")),
+    Column("actor_role", String(32), nullable=False),
+    Column("on_behalf_of", ForeignKey("accounts.id")),  # set when staff act for a customer
+    Column("action", String(64), nullable=False),
+    Column("subject", String(200), nullable=False),
+    Column("before", Text),
+    Column("after", Text),
+    Column("request_id", String(100)),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    _id(),
+    _tenant(),
+    Column("topic", String(64), nullable=False),
+    Column("payload", Text, nullable=False),
+    _created(),
+    Column("published_at", Instant),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    _id(),
+    _tenant(),
+    Column("key", String(200), nullable=False),
+    Column("operation", String(64), nullable=False),
+    Column("request_hash", String(64), nullable=False),
+    Column("response", Text, nullable=False),
+    _created(),
+    UniqueConstraint("tenant_id", "key"),
+)
