@@ -1,15 +1,29 @@
-"""Shared test fixtures: where the scenarios live."""
+"""Shared test fixtures: where the scenarios live, and the two databases.
+
+``db_url`` is parametrised over SQLite (a file in the test's temporary folder) and
+PostgreSQL at 127.0.0.1:5432, database ``test`` (``PRORATA_TEST_POSTGRES_URL`` overrides).
+Each PostgreSQL test gets its own schema, dropped afterwards. When PostgreSQL cannot be
+reached the PostgreSQL tests are skipped, except with ``CI=true``, where they fail.
+"""
 
 from __future__ import annotations
 
 import os
+import uuid
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from prorata.adapters.database import database_url, make_engine, migrate
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_SCENARIOS = REPO.parent / "shared" / "scenarios"
 OWN_SCENARIOS = REPO / "scenarios"
+POSTGRES_URL = os.environ.get(
+    "PRORATA_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
 
 
 def shared_scenarios_present() -> bool:
@@ -19,3 +33,60 @@ def shared_scenarios_present() -> bool:
     if os.environ.get("CI") == "true":
         pytest.fail(f"{SHARED_SCENARIOS} is missing while CI=true", pytrace=False)
     return False
+
+
+def _postgres_admin():
+    engine = create_engine(database_url(POSTGRES_URL), isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except Exception as exc:
+        engine.dispose()
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL at {POSTGRES_URL} is unreachable while CI=true: {exc}")
+        pytest.skip(f"PostgreSQL at {POSTGRES_URL} is unreachable: {exc}")
+    return engine
+
+
+@pytest.fixture(scope="session")
+def postgres_admin():
+    engine = _postgres_admin()
+    yield engine
+    engine.dispose()
+
+
+def postgres_schema_url(schema: str) -> str:
+    url = make_url(database_url(POSTGRES_URL))
+    return url.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
+        hide_password=False
+    )
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path):
+    """A migrated, empty database: its URL."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'prorata.db'}"
+        engine = make_engine(url)
+        migrate(engine)
+        engine.dispose()
+        yield url
+        return
+    admin = request.getfixturevalue("postgres_admin")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = postgres_schema_url(schema)
+    engine = make_engine(url)
+    migrate(engine)
+    engine.dispose()
+    yield url
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+
+
+@pytest.fixture
+def engine(db_url):
+    engine = make_engine(db_url)
+    yield engine
+    engine.dispose()

@@ -21,6 +21,12 @@ def simulate_command(
     file: Path = typer.Argument(..., help="A scenario file (see docs/scenarios.md)."),
     as_json: bool = typer.Option(False, "--json", help="Print the spec's JSON document."),
     explain: bool = typer.Option(False, "--explain", help="Explain every prorated line."),
+    store: str | None = typer.Option(
+        None,
+        "--store",
+        help="Run on this database (SQLAlchemy URL, e.g. sqlite:///var/sim.db or "
+        "postgresql://user@host/db) as a new tenant, one transaction per event.",
+    ),
 ) -> None:
     """Run FILE on a simulated clock and print the documents it produces."""
     try:
@@ -28,7 +34,12 @@ def simulate_command(
     except ScenarioError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
-    book = simulate(scenario)
+    if store is None:
+        book = simulate(scenario)
+    else:
+        from prorata.scenario.on_store import simulate_url
+
+        book = simulate_url(scenario, store)
     if as_json:
         typer.echo(to_json(scenario, book))
     else:

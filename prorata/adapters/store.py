@@ -1,0 +1,572 @@
+"""The ledger in the database: one :class:`StoreBook` per transaction and tenant.
+
+:class:`StoreBook` implements :class:`prorata.services.book.Ledger` over a SQLAlchemy
+connection whose transaction the caller owns; it never commits. It turns rows into the
+core's values and back, so billing over the store records exactly what it records in
+memory (the scenario tests compare the two byte for byte).
+
+Invariants:
+- reads and writes are confined to ``tenant_id``; external keys are resolved within it;
+- ``save`` appends a terms row (version + 1) and moves the subscription's head with a
+  compare-and-set on the previous version: a concurrent writer that got there first makes
+  it raise :class:`StaleVersion` instead of overwriting;
+- on PostgreSQL the subscription and account rows are locked (``FOR UPDATE``) before they
+  are read for a change, and numbers come from a locked series row, so concurrent
+  transactions queue instead of interleaving (SQLite serialises with ``BEGIN IMMEDIATE``);
+- instants go in as UTC and come back in the tenant's zone, equal to what was written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from prorata.adapters import codec
+from prorata.adapters import schema as t
+from prorata.core.catalog import Catalog
+from prorata.core.documents import CreditNote, Document, Invoice, LedgerEntry, Line
+from prorata.core.lifecycle import due_at
+from prorata.core.model import Account, Cancel, Change
+from prorata.core.money import Money
+from prorata.core.policy import Policy
+from prorata.core.subscription import Subscription
+from prorata.services.book import Book, Request
+
+
+class StaleVersion(Exception):
+    """The subscription changed since it was read (another transaction committed first)."""
+
+    def __init__(self, key: str, expected: int, found: int | None) -> None:
+        super().__init__(key, expected, found)
+        self.key, self.expected, self.found = key, expected, found
+
+
+class UnknownKey(LookupError):
+    """An external key that does not exist in this tenant."""
+
+
+def upsert(connection: Connection, table, values: dict, keys: list[str]) -> None:
+    """Insert ``values`` unless a row with the same ``keys`` exists (no error, no change)."""
+    dialect = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
+    connection.execute(dialect(table).values(**values).on_conflict_do_nothing(index_elements=keys))
+
+
+def next_in_series(connection: Connection, tenant_id: int, series: str) -> int:
+    """The next number of ``series``: gapless, since the increment lives in the caller's
+    transaction and the row stays locked (PostgreSQL) or the database is (SQLite)."""
+    upsert(
+        connection,
+        t.number_series,
+        {"tenant_id": tenant_id, "series": series, "last": 0},
+        ["tenant_id", "series"],
+    )
+    return connection.execute(
+        update(t.number_series)
+        .where(t.number_series.c.tenant_id == tenant_id, t.number_series.c.series == series)
+        .values(last=t.number_series.c.last + 1)
+        .returning(t.number_series.c.last)
+    ).scalar_one()
+
+
+# tenant configuration --------------------------------------------------------------------
+
+
+class TenantConfig:
+    """A tenant's currency, zone, catalog and policy (its newest catalog version)."""
+
+    def __init__(
+        self, tenant_id: int, currency: str, zone: ZoneInfo, catalog: Catalog, policy: Policy
+    ) -> None:
+        self.tenant_id = tenant_id
+        self.currency = currency
+        self.zone = zone
+        self.catalog = catalog
+        self.policy = policy
+
+
+def load_config(connection: Connection, tenant_id: int) -> TenantConfig:
+    tenant = connection.execute(select(t.tenants).where(t.tenants.c.id == tenant_id)).one()
+    version = connection.execute(
+        select(t.catalog_versions.c.catalog, t.catalog_versions.c.policy)
+        .where(t.catalog_versions.c.tenant_id == tenant_id)
+        .order_by(t.catalog_versions.c.version.desc())
+        .limit(1)
+    ).one()
+    return TenantConfig(
+        tenant_id,
+        tenant.currency,
+        ZoneInfo(tenant.timezone),
+        codec.decode(version.catalog),
+        codec.decode(version.policy),
+    )
+
+
+def account_from_row(row: Any) -> Account:
+    return Account(
+        id=row.key,
+        locale=row.locale,
+        auto_pay=row.auto_pay,
+        payment_method=row.payment_method,
+        tax_rate=Decimal(row.tax_rate),
+        vat_id=row.vat_id,
+    )
+
+
+class AccountDirectory(Mapping[str, Account]):
+    """The tenant's accounts by key, read on first use within one transaction."""
+
+    def __init__(self, connection: Connection, tenant_id: int) -> None:
+        self._connection = connection
+        self._tenant_id = tenant_id
+        self._cache: dict[str, Account] = {}
+        self.ids: dict[str, int] = {}
+
+    def __getitem__(self, key: str) -> Account:
+        if key not in self._cache:
+            row = self._connection.execute(
+                select(t.accounts).where(
+                    t.accounts.c.tenant_id == self._tenant_id, t.accounts.c.key == key
+                )
+            ).one_or_none()
+            if row is None:
+                raise KeyError(key)
+            self._cache[key] = account_from_row(row)
+            self.ids[key] = row.id
+        return self._cache[key]
+
+    def id_of(self, key: str) -> int:
+        self[key]
+        return self.ids[key]
+
+    def __iter__(self) -> Iterator[str]:
+        rows = self._connection.execute(
+            select(t.accounts.c.key)
+            .where(t.accounts.c.tenant_id == self._tenant_id)
+            .order_by(t.accounts.c.id)
+        )
+        return iter([row.key for row in rows])
+
+    def __len__(self) -> int:
+        return self._connection.execute(
+            select(func.count()).where(t.accounts.c.tenant_id == self._tenant_id)
+        ).scalar_one()
+
+
+# documents -------------------------------------------------------------------------------
+
+
+def _fraction(text: str | None) -> Fraction | None:
+    if text is None:
+        return None
+    numerator, denominator = text.split("/")
+    return Fraction(int(numerator), int(denominator))
+
+
+def _line_row(document_id: int, position: int, line: Line) -> dict[str, Any]:
+    fraction = line.fraction
+    return {
+        "document_id": document_id,
+        "position": position,
+        "kind": line.kind,
+        "description": line.description,
+        "subscription_key": line.subscription,
+        "plan": line.plan,
+        "quantity": line.quantity,
+        "amount_minor": line.amount.minor,
+        "period_start": line.start,
+        "period_end": line.end,
+        "fraction": None if fraction is None else f"{fraction.numerator}/{fraction.denominator}",
+        "unit_price": None if line.unit_price is None else str(line.unit_price),
+        "explanation": line.explanation,
+    }
+
+
+class StoreBook:
+    """The :class:`~prorata.services.book.Ledger` of one tenant, inside one transaction."""
+
+    def __init__(self, connection: Connection, config: TenantConfig) -> None:
+        self.connection = connection
+        self.config = config
+        self.tenant_id = config.tenant_id
+        self.zone = config.zone
+        self.accounts = AccountDirectory(connection, config.tenant_id)
+        self.locking = connection.dialect.name == "postgresql"
+        self._subs: dict[str, tuple[int, int, Subscription]] = {}  # key -> (id, version, sub)
+
+    # subscriptions ---------------------------------------------------------------------
+    def _head(self, key: str, lock: bool) -> tuple[int, int] | None:
+        query = select(t.subscriptions.c.id, t.subscriptions.c.version).where(
+            t.subscriptions.c.tenant_id == self.tenant_id, t.subscriptions.c.key == key
+        )
+        if lock and self.locking:
+            query = query.with_for_update()
+        row = self.connection.execute(query).one_or_none()
+        return None if row is None else (row.id, row.version)
+
+    def subscription(self, sub_id: str) -> Subscription | None:
+        if sub_id in self._subs:
+            return self._subs[sub_id][2]
+        head = self._head(sub_id, lock=True)
+        if head is None:
+            return None
+        row_id, version = head
+        state = self.connection.execute(
+            select(t.subscription_terms.c.state).where(
+                t.subscription_terms.c.subscription_id == row_id,
+                t.subscription_terms.c.version == version,
+            )
+        ).scalar_one()
+        sub = codec.decode(state)
+        self._subs[sub_id] = (row_id, version, sub)
+        return sub
+
+    def version_of(self, sub_id: str) -> int:
+        """The stored version of ``sub_id`` as this transaction sees it (loads it)."""
+        if self.subscription(sub_id) is None:
+            raise UnknownKey(sub_id)
+        return self._subs[sub_id][1]
+
+    def row_id(self, sub_id: str) -> int:
+        if self.subscription(sub_id) is None:
+            raise UnknownKey(sub_id)
+        return self._subs[sub_id][0]
+
+    def _head_values(self, sub: Subscription) -> dict[str, Any]:
+        return {
+            "status": sub.status,
+            "plan": sub.plan,
+            "quantity": sub.quantity,
+            "due_at": due_at(sub),
+        }
+
+    def _terms(self, row_id: int, version: int, sub: Subscription, at, reason) -> None:
+        self.connection.execute(
+            insert(t.subscription_terms).values(
+                subscription_id=row_id,
+                version=version,
+                valid_from=at,
+                reason=reason,
+                plan=sub.plan,
+                quantity=sub.quantity,
+                status=sub.status,
+                period_start=sub.period_start,
+                period_end=sub.period_end,
+                state=codec.encode(sub),
+                created_at=t.now_utc(),
+            )
+        )
+
+    def add(self, sub: Subscription, at: datetime) -> None:
+        row_id = self.connection.execute(
+            insert(t.subscriptions)
+            .values(
+                tenant_id=self.tenant_id,
+                key=sub.id,
+                account_id=self.accounts.id_of(sub.account),
+                version=1,
+                created_at=t.now_utc(),
+                **self._head_values(sub),
+            )
+            .returning(t.subscriptions.c.id)
+        ).scalar_one()
+        self._terms(row_id, 1, sub, at, "subscribe")
+        self._subs[sub.id] = (row_id, 1, sub)
+
+    def save(self, sub: Subscription, at: datetime, reason: str) -> None:
+        if self.subscription(sub.id) is None:
+            raise UnknownKey(sub.id)
+        row_id, version, _ = self._subs[sub.id]
+        moved = self.connection.execute(
+            update(t.subscriptions)
+            .where(t.subscriptions.c.id == row_id, t.subscriptions.c.version == version)
+            .values(version=version + 1, **self._head_values(sub))
+        ).rowcount
+        if moved != 1:
+            found = self._head(sub.id, lock=False)
+            raise StaleVersion(sub.id, version, found[1] if found else None)
+        self._terms(row_id, version + 1, sub, at, reason)
+        self._subs[sub.id] = (row_id, version + 1, sub)
+
+    def next_due(self, until: datetime, inclusive: bool) -> tuple[datetime, str] | None:
+        due = t.subscriptions.c.due_at
+        query = (
+            select(t.subscriptions.c.key)
+            .where(
+                t.subscriptions.c.tenant_id == self.tenant_id,
+                due <= until if inclusive else due < until,
+            )
+            .order_by(due, t.subscriptions.c.id)
+            .limit(1)
+        )
+        key = self.connection.execute(query).scalar_one_or_none()
+        if key is None:
+            return None
+        self._subs.pop(key, None)  # read it afresh, locked
+        sub = self.subscription(key)
+        return due_at(sub), key
+
+    def subscription_keys(self) -> list[str]:
+        rows = self.connection.execute(
+            select(t.subscriptions.c.key)
+            .where(t.subscriptions.c.tenant_id == self.tenant_id)
+            .order_by(t.subscriptions.c.id)
+        )
+        return [row.key for row in rows]
+
+    # numbers, documents and credit -------------------------------------------------------
+    def next_number(self, series: str) -> str:
+        return f"{series}-{next_in_series(self.connection, self.tenant_id, series):04d}"
+
+    def record(self, doc: Document, entries: Iterable[LedgerEntry], order_id=None) -> int:
+        account_id = self.accounts.id_of(doc.account)
+        is_invoice = isinstance(doc, Invoice)
+        zero = Money.zero(doc.currency)
+        doc_id = self.connection.execute(
+            insert(t.documents)
+            .values(
+                tenant_id=self.tenant_id,
+                number=doc.number,
+                type="invoice" if is_invoice else "credit_note",
+                account_id=account_id,
+                currency=doc.currency,
+                issued_at=doc.issued_at,
+                subtotal_minor=doc.subtotal.minor,
+                tax_minor=doc.tax.minor,
+                total_minor=doc.total.minor,
+                credit_applied_minor=(doc.credit_applied if is_invoice else zero).minor,
+                credit_added_minor=(doc.credit_added if is_invoice else zero).minor,
+                amount_due_minor=(doc.amount_due if is_invoice else zero).minor,
+                tax_rate=str(doc.tax_rate),
+                status=doc.status if is_invoice else None,
+                refers_to=None if is_invoice else doc.refers_to,
+                credited_to=None if is_invoice else doc.credited_to,
+                order_id=order_id,
+            )
+            .returning(t.documents.c.id)
+        ).scalar_one()
+        if doc.lines:
+            self.connection.execute(
+                insert(t.document_lines),
+                [_line_row(doc_id, n, line) for n, line in enumerate(doc.lines)],
+            )
+        rows = [
+            {
+                "tenant_id": self.tenant_id,
+                "account_id": self.accounts.id_of(e.account),
+                "currency": e.amount.currency,
+                "amount_minor": e.amount.minor,
+                "document_number": e.document,
+                "reason": e.reason,
+                "at": e.at,
+            }
+            for e in entries
+        ]
+        if rows:
+            self.connection.execute(insert(t.ledger_entries), rows)
+        return doc_id
+
+    def credit(self, account: str, currency: str) -> Money:
+        account_id = self.accounts.id_of(account)
+        if self.locking:  # credit is consumed by whoever holds the account row
+            self.connection.execute(
+                select(t.accounts.c.id).where(t.accounts.c.id == account_id).with_for_update()
+            )
+        units = self.connection.execute(
+            select(func.coalesce(func.sum(t.ledger_entries.c.amount_minor), 0)).where(
+                t.ledger_entries.c.account_id == account_id,
+                t.ledger_entries.c.currency == currency,
+            )
+        ).scalar_one()
+        return Money.from_minor(int(units), currency)
+
+    def _local(self, value: datetime | None) -> datetime | None:
+        return None if value is None else value.astimezone(self.zone)
+
+    def _documents(self, where) -> list[Document]:
+        rows = self.connection.execute(
+            select(t.documents, t.accounts.c.key.label("account_key"))
+            .join(t.accounts, t.accounts.c.id == t.documents.c.account_id)
+            .where(t.documents.c.tenant_id == self.tenant_id, where)
+            .order_by(t.documents.c.id)
+        ).all()
+        if not rows:
+            return []
+        lines: dict[int, list[Line]] = {row.id: [] for row in rows}
+        for line in self.connection.execute(
+            select(t.document_lines)
+            .where(t.document_lines.c.document_id.in_(list(lines)))
+            .order_by(t.document_lines.c.document_id, t.document_lines.c.position)
+        ):
+            lines[line.document_id].append(self._line(line, rows))
+        return [self._document(row, tuple(lines[row.id])) for row in rows]
+
+    def _line(self, row: Any, docs: list[Any]) -> Line:
+        currency = next(d.currency for d in docs if d.id == row.document_id)
+        return Line(
+            kind=row.kind,
+            description=row.description,
+            subscription=row.subscription_key,
+            plan=row.plan,
+            quantity=row.quantity,
+            amount=Money.from_minor(row.amount_minor, currency),
+            start=self._local(row.period_start),
+            end=self._local(row.period_end),
+            fraction=_fraction(row.fraction),
+            unit_price=None if row.unit_price is None else Decimal(row.unit_price),
+            explanation=row.explanation,
+        )
+
+    def _document(self, row: Any, lines: tuple[Line, ...]) -> Document:
+        def money(units: int) -> Money:
+            return Money.from_minor(units, row.currency)
+
+        common = {
+            "number": row.number,
+            "issued_at": self._local(row.issued_at),
+            "account": row.account_key,
+            "currency": row.currency,
+            "lines": lines,
+            "subtotal": money(row.subtotal_minor),
+            "tax": money(row.tax_minor),
+            "total": money(row.total_minor),
+            "tax_rate": Decimal(row.tax_rate),
+        }
+        if row.type == "invoice":
+            return Invoice(
+                **common,
+                credit_applied=money(row.credit_applied_minor),
+                credit_added=money(row.credit_added_minor),
+                amount_due=money(row.amount_due_minor),
+                status=row.status,
+            )
+        return CreditNote(**common, refers_to=row.refers_to, credited_to=row.credited_to)
+
+    def invoice(self, number: str) -> Invoice | None:
+        found = self._documents(
+            (t.documents.c.number == number) & (t.documents.c.type == "invoice")
+        )
+        return found[0] if found else None
+
+    def mark_paid(self, invoice: Invoice, at: datetime) -> Invoice:
+        doc_id = self.connection.execute(
+            update(t.documents)
+            .where(
+                t.documents.c.tenant_id == self.tenant_id,
+                t.documents.c.number == invoice.number,
+                t.documents.c.status == "open",
+            )
+            .values(status="paid")
+            .returning(t.documents.c.id)
+        ).scalar_one()
+        self.connection.execute(
+            insert(t.payments).values(
+                tenant_id=self.tenant_id,
+                document_id=doc_id,
+                amount_minor=invoice.amount_due.minor,
+                currency=invoice.currency,
+                method=self.accounts[invoice.account].payment_method,
+                paid_at=at,
+            )
+        )
+        return invoice.paid()
+
+    # requests --------------------------------------------------------------------------
+    def _request(self, row: Any) -> Request:
+        return Request(
+            id=row.number,
+            subscription=row.subscription_key,
+            reason=row.reason,
+            action=codec.decode(row.action),
+            created_at=self._local(row.created_at),
+            state=row.state,
+            decided_at=self._local(row.decided_at),
+        )
+
+    def _requests(self, *where) -> list[Request]:
+        rows = self.connection.execute(
+            select(t.requests, t.subscriptions.c.key.label("subscription_key"))
+            .join(t.subscriptions, t.subscriptions.c.id == t.requests.c.subscription_id)
+            .where(t.requests.c.tenant_id == self.tenant_id, *where)
+            .order_by(t.requests.c.number)
+        )
+        return [self._request(row) for row in rows]
+
+    def open_request(
+        self,
+        sub_id: str,
+        reason: str,
+        action: Change | Cancel,
+        at: datetime,
+        *,
+        requested_by: int | None = None,
+        order_id: int | None = None,
+    ) -> Request:
+        number = next_in_series(self.connection, self.tenant_id, "REQ")
+        self.connection.execute(
+            insert(t.requests).values(
+                tenant_id=self.tenant_id,
+                number=number,
+                subscription_id=self.row_id(sub_id),
+                reason=reason,
+                action=codec.encode(action),
+                state="pending",
+                order_id=order_id,
+                requested_by=requested_by,
+                created_at=at,
+            )
+        )
+        return Request(number, sub_id, reason, action, at)
+
+    def pending_request(self, sub_id: str) -> Request | None:
+        found = self._requests(
+            t.requests.c.subscription_id == self.row_id(sub_id), t.requests.c.state == "pending"
+        )
+        return found[0] if found else None
+
+    def request(self, number: int) -> Request | None:
+        found = self._requests(t.requests.c.number == number)
+        return found[0] if found else None
+
+    def decide(self, request: Request, state: str, at: datetime, decided_by=None) -> Request:
+        self.connection.execute(
+            update(t.requests)
+            .where(t.requests.c.tenant_id == self.tenant_id, t.requests.c.number == request.id)
+            .values(state=state, decided_at=at, decided_by=decided_by)
+        )
+        request.state = state
+        request.decided_at = at
+        return request
+
+    # reading out -----------------------------------------------------------------------
+    def snapshot(self) -> Book:
+        """Everything recorded for this tenant, as the in-memory :class:`Book` holds it."""
+        book = Book()
+        for key in self.subscription_keys():
+            book.subscriptions[key] = self.subscription(key)
+        book.documents = self._documents(t.documents.c.id.is_not(None))
+        entries = self.connection.execute(
+            select(t.ledger_entries, t.accounts.c.key.label("account_key"))
+            .join(t.accounts, t.accounts.c.id == t.ledger_entries.c.account_id)
+            .where(t.ledger_entries.c.tenant_id == self.tenant_id)
+            .order_by(t.ledger_entries.c.id)
+        )
+        book.ledger = [
+            LedgerEntry(
+                self._local(e.at),
+                e.account_key,
+                Money.from_minor(e.amount_minor, e.currency),
+                e.document_number,
+                e.reason,
+            )
+            for e in entries
+        ]
+        book.requests = self._requests()
+        return book
