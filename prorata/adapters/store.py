@@ -200,6 +200,9 @@ class StoreBook:
         self.accounts = AccountDirectory(connection, config.tenant_id)
         self.locking = connection.dialect.name == "postgresql"
         self._subs: dict[str, tuple[int, int, Subscription]] = {}  # key -> (id, version, sub)
+        self._locked: set[int] = set()
+        self.order_id: int | None = None  # stamped on the documents recorded
+        self.acting_user: int | None = None  # stamped on requests opened and decided
 
     # subscriptions ---------------------------------------------------------------------
     def _head(self, key: str, lock: bool) -> tuple[int, int] | None:
@@ -207,9 +210,26 @@ class StoreBook:
             t.subscriptions.c.tenant_id == self.tenant_id, t.subscriptions.c.key == key
         )
         if lock and self.locking:
+            # Lock order everywhere: the account, then its subscriptions. Credit is
+            # consumed under the account lock, so changes of one account queue there.
+            account_id = self.connection.execute(
+                select(t.subscriptions.c.account_id).where(
+                    t.subscriptions.c.tenant_id == self.tenant_id, t.subscriptions.c.key == key
+                )
+            ).scalar_one_or_none()
+            if account_id is None:
+                return None
+            self._lock_account(account_id)
             query = query.with_for_update()
         row = self.connection.execute(query).one_or_none()
         return None if row is None else (row.id, row.version)
+
+    def _lock_account(self, account_id: int) -> None:
+        if self.locking and account_id not in self._locked:
+            self.connection.execute(
+                select(t.accounts.c.id).where(t.accounts.c.id == account_id).with_for_update()
+            )
+            self._locked.add(account_id)
 
     def subscription(self, sub_id: str) -> Subscription | None:
         if sub_id in self._subs:
@@ -325,7 +345,7 @@ class StoreBook:
     def next_number(self, series: str) -> str:
         return f"{series}-{next_in_series(self.connection, self.tenant_id, series):04d}"
 
-    def record(self, doc: Document, entries: Iterable[LedgerEntry], order_id=None) -> int:
+    def record(self, doc: Document, entries: Iterable[LedgerEntry]) -> int:
         account_id = self.accounts.id_of(doc.account)
         is_invoice = isinstance(doc, Invoice)
         zero = Money.zero(doc.currency)
@@ -348,7 +368,7 @@ class StoreBook:
                 status=doc.status if is_invoice else None,
                 refers_to=None if is_invoice else doc.refers_to,
                 credited_to=None if is_invoice else doc.credited_to,
-                order_id=order_id,
+                order_id=self.order_id,
             )
             .returning(t.documents.c.id)
         ).scalar_one()
@@ -375,10 +395,7 @@ class StoreBook:
 
     def credit(self, account: str, currency: str) -> Money:
         account_id = self.accounts.id_of(account)
-        if self.locking:  # credit is consumed by whoever holds the account row
-            self.connection.execute(
-                select(t.accounts.c.id).where(t.accounts.c.id == account_id).with_for_update()
-            )
+        self._lock_account(account_id)  # credit is consumed by whoever holds the account row
         units = self.connection.execute(
             select(func.coalesce(func.sum(t.ledger_entries.c.amount_minor), 0)).where(
                 t.ledger_entries.c.account_id == account_id,
@@ -505,9 +522,6 @@ class StoreBook:
         reason: str,
         action: Change | Cancel,
         at: datetime,
-        *,
-        requested_by: int | None = None,
-        order_id: int | None = None,
     ) -> Request:
         number = next_in_series(self.connection, self.tenant_id, "REQ")
         self.connection.execute(
@@ -518,8 +532,8 @@ class StoreBook:
                 reason=reason,
                 action=codec.encode(action),
                 state="pending",
-                order_id=order_id,
-                requested_by=requested_by,
+                order_id=self.order_id,
+                requested_by=self.acting_user,
                 created_at=at,
             )
         )
@@ -535,11 +549,11 @@ class StoreBook:
         found = self._requests(t.requests.c.number == number)
         return found[0] if found else None
 
-    def decide(self, request: Request, state: str, at: datetime, decided_by=None) -> Request:
+    def decide(self, request: Request, state: str, at: datetime) -> Request:
         self.connection.execute(
             update(t.requests)
             .where(t.requests.c.tenant_id == self.tenant_id, t.requests.c.number == request.id)
-            .values(state=state, decided_at=at, decided_by=decided_by)
+            .values(state=state, decided_at=at, decided_by=self.acting_user)
         )
         request.state = state
         request.decided_at = at

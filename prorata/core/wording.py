@@ -77,6 +77,21 @@ REFUSALS = {
         "en": "Nothing is scheduled for this subscription.",
         "fr": "Rien n'est programmé pour cet abonnement.",
     },
+    "seats_assigned": {
+        "en": "{assigned} seats are assigned to users; release {excess} of them before "
+        "reducing to {quantity}.",
+        "fr": "{assigned} postes sont attribués à des utilisateurs ; libérez-en {excess} avant "
+        "de passer à {quantity}.",
+    },
+    "no_seat_available": {
+        "en": "All {quantity} seats are assigned; add seats before assigning another user.",
+        "fr": "Les {quantity} postes sont tous attribués ; ajoutez des postes avant d'en "
+        "attribuer un autre.",
+    },
+    "seat_already_assigned": {
+        "en": "This user already holds a seat of this subscription.",
+        "fr": "Cet utilisateur a déjà un poste de cet abonnement.",
+    },
 }
 
 _KIND_NAMES = {

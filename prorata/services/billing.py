@@ -64,6 +64,15 @@ class Billing:
             count += 1
         return count
 
+    def catch_up(self, sub_id: str, until: datetime) -> int:
+        """Run the renewals of ``sub_id`` due at or before ``until`` (a service acting on a
+        subscription whose period ended before the bill run reached it); returns how many."""
+        count = 0
+        while (when := lifecycle.due_at(self._get(sub_id))) is not None and when <= until:
+            self.renew(sub_id, when)
+            count += 1
+        return count
+
     def renew(self, sub_id: str, when: datetime) -> Outcome:
         """What falls due for ``sub_id`` at ``when``: scheduled changes, end, renewal."""
         sub = self._get(sub_id)
@@ -79,12 +88,12 @@ class Billing:
 
     def change(self, change: Change, at: datetime) -> Outcome | Refusal:
         sub = self._get(change.subscription)
-        outcome = evaluate(self._context(sub), sub, change, at)
+        outcome = evaluate(self.context_for(sub), sub, change, at)
         return self._record(sub, outcome, change, at)
 
     def cancel(self, cancel: Cancel, at: datetime) -> Outcome | Refusal:
         sub = self._get(cancel.subscription)
-        outcome = lifecycle.evaluate_cancel(self._context(sub), sub, cancel, at)
+        outcome = lifecycle.evaluate_cancel(self.context_for(sub), sub, cancel, at)
         return self._record(sub, outcome, cancel, at)
 
     def undo(self, sub_id: str, at: datetime) -> Outcome | Refusal:
@@ -137,7 +146,8 @@ class Billing:
             raise KeyError(sub_id)
         return sub
 
-    def _context(self, sub: Subscription) -> Context:
+    def context_for(self, sub: Subscription) -> Context:
+        """The context for a change of ``sub``: it knows whether a request is pending."""
         pending = self.ledger.pending_request(sub.id)
         return replace(self.ctx, pending_request=pending.id if pending else None)
 

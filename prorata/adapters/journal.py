@@ -1,0 +1,60 @@
+"""The audit log and the outbox: rows written in the same transaction as the change.
+
+Invariants: both are append-only; an audit row names the actor, the account acted for when
+staff act on a customer's behalf, the subject and its state before and after; an outbox
+row is an event for webhooks and mail, delivered after commit by whoever reads the outbox.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, insert
+
+from prorata.adapters import schema as t
+
+
+def _json(value: Any) -> str | None:
+    if value is None:
+        return None
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+
+
+def audit(
+    connection: Connection,
+    tenant_id: int,
+    *,
+    at: datetime,
+    actor_user_id: int | None,
+    actor_role: str,
+    action: str,
+    subject: str,
+    before: Any = None,
+    after: Any = None,
+    on_behalf_of: int | None = None,
+    request_id: str | None = None,
+) -> None:
+    connection.execute(
+        insert(t.audit_log).values(
+            tenant_id=tenant_id,
+            at=at,
+            actor_user_id=actor_user_id,
+            actor_role=actor_role,
+            on_behalf_of=on_behalf_of,
+            action=action,
+            subject=subject,
+            before=_json(before),
+            after=_json(after),
+            request_id=request_id,
+        )
+    )
+
+
+def emit(connection: Connection, tenant_id: int, topic: str, payload: Any, at: datetime) -> None:
+    connection.execute(
+        insert(t.outbox).values(
+            tenant_id=tenant_id, topic=topic, payload=_json(payload), created_at=at
+        )
+    )

@@ -1,0 +1,111 @@
+"""Who is calling, and what they may do: checked in the services, not only on the web.
+
+Rules:
+- everything a principal touches belongs to its tenant; another tenant's keys do not
+  resolve (:class:`NotFound`), so ids cannot be probed across tenants;
+- a customer sees the accounts they are a member of, and nothing else (:class:`NotFound`);
+- a customer may change an account's subscriptions as its ``owner`` or
+  ``billing_contact``; a ``member`` may look but not change (:class:`Forbidden`);
+- tenant staff (``support``, ``account_manager``) and the tenant's API tokens may act on
+  any account of the tenant; staff actions are audited as on behalf of the account;
+- approving, rejecting and fulfilling requests is for staff and tokens only.
+The policy may narrow further (``authorized_roles``); the core checks that with the
+:class:`~prorata.core.model.Actor` built here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from sqlalchemy import Connection, select
+
+from prorata.adapters import schema as t
+from prorata.core.model import Actor
+from prorata.services.errors import Forbidden, NotFound
+
+CHANGE_ROLES = frozenset({"owner", "billing_contact"})
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The caller. ``kind``: ``user`` (a person), ``token`` (the tenant's API) or ``system``
+    (the bill run, the simulator). ``memberships`` maps account keys to customer roles."""
+
+    tenant_id: int
+    kind: str = "user"
+    user_id: int | None = None
+    staff_role: str | None = None
+    memberships: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def is_staff(self) -> bool:
+        return self.kind in ("token", "system") or self.staff_role is not None
+
+    @property
+    def role(self) -> str:
+        if self.staff_role:
+            return self.staff_role
+        return "support" if self.kind in ("token", "system") else "member"
+
+    @property
+    def identity(self) -> str:
+        """A stable name for idempotency fingerprints and the audit log."""
+        return f"{self.kind}:{self.tenant_id}:{self.user_id or ''}"
+
+
+def load_principal(connection: Connection, tenant_id: int, user_id: int) -> Principal:
+    """The principal of user ``user_id``; :class:`NotFound` if not a user of the tenant."""
+    user = connection.execute(
+        select(t.users.c.id, t.users.c.staff_role).where(
+            t.users.c.id == user_id, t.users.c.tenant_id == tenant_id
+        )
+    ).one_or_none()
+    if user is None:
+        raise NotFound(f"user {user_id} does not exist")
+    rows = connection.execute(
+        select(t.accounts.c.key, t.memberships.c.role)
+        .join(t.memberships, t.memberships.c.account_id == t.accounts.c.id)
+        .where(t.memberships.c.user_id == user_id, t.accounts.c.tenant_id == tenant_id)
+    )
+    return Principal(
+        tenant_id,
+        "user",
+        user_id,
+        user.staff_role,
+        {row.key: row.role for row in rows},
+    )
+
+
+def can_see(principal: Principal, account: str) -> bool:
+    return principal.is_staff or account in principal.memberships
+
+
+def ensure_visible(principal: Principal, account: str, what: str) -> None:
+    if not can_see(principal, account):
+        raise NotFound(f"{what} does not exist")
+
+
+def actor_for_change(principal: Principal, account: str, what: str) -> Actor:
+    """The actor the core checks against the policy; raises when the caller may not act."""
+    ensure_visible(principal, account, what)
+    if principal.is_staff:
+        return Actor(None, principal.role)
+    role = principal.memberships[account]
+    if role not in CHANGE_ROLES:
+        raise Forbidden(
+            f"a {role} of account {account} may not change its subscriptions; "
+            "ask its owner or billing contact",
+            role=role,
+        )
+    return Actor(account, role)
+
+
+def ensure_staff(principal: Principal, action: str) -> None:
+    if not principal.is_staff:
+        raise Forbidden(f"only the seller's support or account managers may {action}")
+
+
+def on_behalf_of(principal: Principal, account: str) -> str | None:
+    """The account a staff action is taken for (audited), or None for the customer's own."""
+    return account if principal.is_staff else None

@@ -1,0 +1,75 @@
+"""Requests waiting for a person: approve, reject, fulfil (staff only), and list them.
+
+``approve`` applies a change or cancellation that needed approval (seed 004: tier cuts
+through support); ``fulfil`` marks a manual set-up done (seed 000) and notifies the
+customer through the outbox; ``reject`` closes the request without changing anything.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Engine
+
+from prorata.adapters import journal
+from prorata.core.changes import Refusal
+from prorata.services import access
+from prorata.services.access import Principal
+from prorata.services.errors import InvalidRequest, NotFound, Refused
+from prorata.services.subscriptions import _audit, _outcome_view, _publish
+from prorata.services.transaction import Work, run
+from prorata.services.views import request_view, summary
+
+_DECISIONS = {
+    "approve": ("approval_required", True),
+    "fulfil": ("manual_fulfillment", True),
+    "reject": (None, False),
+}
+
+
+def decide(
+    engine: Engine,
+    principal: Principal,
+    number: int,
+    decision: str,
+    *,
+    at: datetime,
+    key: str | None = None,
+    request_id: str | None = None,
+) -> dict:
+    """``decision``: ``approve`` (approval requests), ``fulfil`` (manual set-ups) or
+    ``reject`` (either)."""
+    if decision not in _DECISIONS:
+        raise InvalidRequest(
+            f"decision {decision!r}: expected approve, fulfil or reject", code="invalid_decision"
+        )
+    reason, approve = _DECISIONS[decision]
+
+    def apply(work: Work) -> dict:
+        access.ensure_staff(work.principal, f"{decision} requests")
+        request = work.book.request(number)
+        if request is None:
+            raise NotFound(f"request {number} does not exist")
+        if reason is not None and request.reason != reason:
+            raise InvalidRequest(
+                f"request {number} is a {request.reason} request: it cannot be {decision}ed",
+                code="wrong_decision",
+            )
+        sub = work.book.subscription(request.subscription)
+        version = work.book.version_of(sub.id)
+        work.book.acting_user = work.principal.user_id
+        outcome = work.billing.decide(number, approve, work.at)
+        if isinstance(outcome, Refusal):
+            raise Refused(outcome.message, code=outcome.code, request=number)
+        after = summary(outcome.subscription, work.book.version_of(sub.id))
+        _audit(work, f"request.{decision}", sub, summary(sub, version), after)
+        topic = "request.fulfilled" if decision == "fulfil" else f"request.{decision}d"
+        journal.emit(
+            work.connection, work.principal.tenant_id, topic, request_view(outcome.request), work.at
+        )
+        if outcome.status == "applied" and decision == "approve":
+            _publish(work, "subscription.change.applied", outcome)
+        return {"request": request_view(outcome.request), "result": _outcome_view(work, outcome)}
+
+    body = {"request": number, "decision": decision}
+    return run(engine, principal, "decide", body, apply, at=at, key=key, request_id=request_id)

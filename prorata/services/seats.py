@@ -1,0 +1,114 @@
+"""Seats of a per-user subscription assigned to users of its account (seed 004).
+
+Invariants: a user holds at most one seat of a subscription; the seats held never exceed
+the subscription's quantity; releasing keeps the row (``released_at``) as history.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Engine, insert, select, update
+
+from prorata.adapters import schema as t
+from prorata.core import wording
+from prorata.services import access
+from prorata.services.access import Principal
+from prorata.services.errors import NotFound, Refused
+from prorata.services.subscriptions import _load, assigned_seats
+from prorata.services.transaction import Work, run
+
+
+def _member(work: Work, account: str, user_id: int) -> None:
+    found = work.connection.execute(
+        select(t.memberships.c.id).where(
+            t.memberships.c.user_id == user_id,
+            t.memberships.c.account_id == work.book.accounts.id_of(account),
+        )
+    ).one_or_none()
+    if found is None:
+        raise NotFound(f"user {user_id} is not a user of account {account}")
+
+
+def _held(work: Work, subscription: str, user_id: int):
+    return work.connection.execute(
+        select(t.seat_assignments.c.id).where(
+            t.seat_assignments.c.subscription_id == work.book.row_id(subscription),
+            t.seat_assignments.c.user_id == user_id,
+            t.seat_assignments.c.released_at.is_(None),
+        )
+    ).scalar_one_or_none()
+
+
+def assign(
+    engine: Engine,
+    principal: Principal,
+    subscription: str,
+    user_id: int,
+    *,
+    at: datetime,
+    key: str | None = None,
+) -> dict:
+    def apply(work: Work) -> dict:
+        sub, _ = _load(work, subscription)
+        access.actor_for_change(work.principal, sub.account, f"subscription {subscription}")
+        _member(work, sub.account, user_id)
+        locale = work.billing.ctx.accounts[sub.account].locale
+        if _held(work, subscription, user_id) is not None:
+            raise Refused(
+                wording.refusal("seat_already_assigned", locale), code="seat_already_assigned"
+            )
+        if assigned_seats(work, subscription) >= sub.quantity:
+            message = wording.refusal("no_seat_available", locale, quantity=sub.quantity)
+            raise Refused(message, code="no_seat_available")
+        work.connection.execute(
+            insert(t.seat_assignments).values(
+                subscription_id=work.book.row_id(subscription),
+                user_id=user_id,
+                assigned_at=work.at,
+                assigned_by=work.principal.user_id,
+            )
+        )
+        return seats_view(work, subscription, sub.quantity)
+
+    body = {"subscription": subscription, "user": user_id}
+    return run(engine, principal, "seat.assign", body, apply, at=at, key=key)
+
+
+def release(
+    engine: Engine,
+    principal: Principal,
+    subscription: str,
+    user_id: int,
+    *,
+    at: datetime,
+    key: str | None = None,
+) -> dict:
+    def apply(work: Work) -> dict:
+        sub, _ = _load(work, subscription)
+        access.actor_for_change(work.principal, sub.account, f"subscription {subscription}")
+        held = _held(work, subscription, user_id)
+        if held is None:
+            raise NotFound(f"user {user_id} holds no seat of subscription {subscription}")
+        work.connection.execute(
+            update(t.seat_assignments)
+            .where(t.seat_assignments.c.id == held)
+            .values(released_at=work.at, released_by=work.principal.user_id)
+        )
+        return seats_view(work, subscription, sub.quantity)
+
+    body = {"subscription": subscription, "user": user_id}
+    return run(engine, principal, "seat.release", body, apply, at=at, key=key)
+
+
+def seats_view(work: Work, subscription: str, quantity: int) -> dict:
+    rows = work.connection.execute(
+        select(t.seat_assignments.c.user_id, t.seat_assignments.c.assigned_at)
+        .where(
+            t.seat_assignments.c.subscription_id == work.book.row_id(subscription),
+            t.seat_assignments.c.released_at.is_(None),
+        )
+        .order_by(t.seat_assignments.c.id)
+    )
+    holders = [{"user": r.user_id, "since": r.assigned_at.isoformat()} for r in rows]
+    return {"subscription": subscription, "seats": quantity, "assigned": holders}

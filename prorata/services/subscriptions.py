@@ -1,0 +1,447 @@
+"""Subscription services: read, preview, checkout, cancel, undo, subscribe.
+
+Every function takes the engine, the :class:`Principal` and the instant (``at``, aware),
+checks access (:mod:`prorata.services.access`), runs in one transaction
+(:func:`prorata.services.transaction.run`) and returns JSON-ready data. Mutating services
+take an idempotency ``key``. The preview and the checkout call the same core function, so a
+checkout at the previewed instant and version bills exactly the previewed lines.
+
+Invariants:
+- a checkout applies all of its items or none: the first refusal or version conflict rolls
+  the whole cart back; its documents, order, audit rows and outbox events commit together;
+- ``expected_version`` (per item) is compared with the stored version under the row lock:
+  of many checkouts made against one version, exactly one applies;
+- seats assigned to users are never silently dropped: reducing below them is refused.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, func, insert, select, update
+
+from prorata.adapters import codec, journal
+from prorata.adapters import schema as t
+from prorata.adapters.store import StaleVersion
+from prorata.core import wording
+from prorata.core.calendar import PeriodUnit
+from prorata.core.changes import Refusal, evaluate
+from prorata.core.model import Cancel, Change, Subscribe
+from prorata.services import access
+from prorata.services.access import Principal
+from prorata.services.billing import Outcome
+from prorata.services.errors import Conflict, InvalidRequest, NotFound, Refused
+from prorata.services.transaction import Work, run
+from prorata.services.views import (
+    document_view,
+    quote_view,
+    request_view,
+    subscription_view,
+    summary,
+)
+
+_TIMINGS = ("immediate", "end_of_term")
+
+
+@dataclass(frozen=True)
+class ChangeInput:
+    """One change asked for: ``None`` keeps the current value."""
+
+    subscription: str
+    plan: str | None = None
+    quantity: int | None = None
+    period: str | None = None
+    add_products: tuple[str, ...] = field(default=())
+    timing: str | None = None
+    expected_version: int | None = None
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "subscription": self.subscription,
+            "plan": self.plan,
+            "quantity": self.quantity,
+            "period": self.period,
+            "add_products": list(self.add_products),
+            "timing": self.timing,
+            "expected_version": self.expected_version,
+        }
+
+
+# loading and checking ---------------------------------------------------------------------
+
+
+def _load(work: Work, key: str):
+    """The subscription ``key`` as of ``work.at`` if the caller may see it (else NotFound),
+    and its version: renewals that fell due before now are caught up first."""
+    sub = work.book.subscription(key)
+    if sub is None:
+        raise NotFound(f"subscription {key} does not exist", subscription=key)
+    access.ensure_visible(work.principal, sub.account, f"subscription {key}")
+    if work.billing.catch_up(key, work.at):
+        sub = work.book.subscription(key)
+    return sub, work.book.version_of(key)
+
+
+def _check_version(key: str, expected: int | None, found: int) -> None:
+    if expected is not None and expected != found:
+        raise Conflict(
+            f"subscription {key} is at version {found}, not {expected}: it changed since it "
+            "was read; preview again",
+            subscription=key,
+            expected=expected,
+            found=found,
+        )
+
+
+def _to_change(work: Work, item: ChangeInput, by) -> Change:
+    catalog = work.billing.ctx.catalog
+    for plan in (item.plan, *item.add_products):
+        if plan is not None and plan not in catalog.plans:
+            raise InvalidRequest(f"plan {plan!r} is not in the catalog", code="unknown_plan")
+    if item.quantity is not None and (
+        not isinstance(item.quantity, int) or isinstance(item.quantity, bool) or item.quantity < 1
+    ):
+        raise InvalidRequest(
+            f"quantity {item.quantity!r}: expected a whole number of at least 1",
+            code="quantity_invalid",
+        )
+    period = None
+    if item.period is not None:
+        try:
+            period = PeriodUnit(item.period)
+        except ValueError:
+            choices = ", ".join(u.value for u in PeriodUnit if u.recurring)
+            raise InvalidRequest(
+                f"period {item.period!r}: expected one of {choices}", code="invalid_period"
+            ) from None
+    if item.timing is not None and item.timing not in _TIMINGS:
+        raise InvalidRequest(
+            f"timing {item.timing!r}: expected immediate or end_of_term", code="invalid_timing"
+        )
+    return Change(
+        subscription=item.subscription,
+        plan=item.plan,
+        quantity=item.quantity,
+        period=period,
+        add_products=tuple(item.add_products),
+        timing=item.timing,
+        by=by,
+    )
+
+
+def _refused(refusal: Refusal, **details) -> Refused:
+    return Refused(refusal.message, code=refusal.code, **details)
+
+
+def assigned_seats(work: Work, key: str) -> int:
+    return work.connection.execute(
+        select(func.count()).where(
+            t.seat_assignments.c.subscription_id == work.book.row_id(key),
+            t.seat_assignments.c.released_at.is_(None),
+        )
+    ).scalar_one()
+
+
+def _check_seats(work: Work, sub, change: Change) -> None:
+    if change.quantity is None or change.quantity >= sub.quantity:
+        return
+    assigned = assigned_seats(work, sub.id)
+    if change.quantity < assigned:
+        locale = work.billing.ctx.accounts[sub.account].locale
+        params = {
+            "assigned": assigned,
+            "excess": assigned - change.quantity,
+            "quantity": change.quantity,
+        }
+        raise Refused(wording.refusal("seats_assigned", locale, **params), code="seats_assigned")
+
+
+def _account_id(work: Work, sub) -> int:
+    return work.book.accounts.id_of(sub.account)
+
+
+def _audit(work: Work, action: str, sub, before, after) -> None:
+    principal = work.principal
+    journal.audit(
+        work.connection,
+        principal.tenant_id,
+        at=work.at,
+        actor_user_id=principal.user_id,
+        actor_role=principal.role if principal.is_staff else principal.memberships[sub.account],
+        action=action,
+        subject=f"subscription:{sub.id}",
+        before=before,
+        after=after,
+        on_behalf_of=_account_id(work, sub) if principal.is_staff else None,
+        request_id=work.request_id,
+    )
+
+
+def _publish(work: Work, topic: str, outcome: Outcome) -> None:
+    tenant = work.principal.tenant_id
+    sub = outcome.subscription
+    journal.emit(
+        work.connection,
+        tenant,
+        topic,
+        {"subscription": sub.id, "account": sub.account, "status": outcome.status},
+        work.at,
+    )
+    for doc in outcome.documents:
+        kind = "invoice" if doc.number.startswith("INV") else "credit_note"
+        journal.emit(
+            work.connection,
+            tenant,
+            f"{kind}.issued",
+            {"number": doc.number, "account": doc.account, "total": str(doc.total)},
+            work.at,
+        )
+    if outcome.request is not None:
+        journal.emit(
+            work.connection, tenant, "request.opened", request_view(outcome.request), work.at
+        )
+
+
+def _outcome_view(work: Work, outcome: Outcome) -> dict[str, Any]:
+    sub = outcome.subscription
+    return {
+        "subscription": sub.id,
+        "status": outcome.status,
+        "version": work.book.version_of(sub.id),
+        "effective_at": outcome.quote.effective_at.isoformat() if outcome.quote else None,
+        "quote": quote_view(outcome.quote) if outcome.quote else None,
+        "documents": [document_view(doc) for doc in outcome.documents],
+        "request": request_view(outcome.request) if outcome.request else None,
+    }
+
+
+# services -------------------------------------------------------------------------------
+
+
+def get_subscription(engine: Engine, principal: Principal, key: str, *, at: datetime) -> dict:
+    def read(work: Work) -> dict:
+        sub, version = _load(work, key)
+        view = subscription_view(sub, version)
+        view["seats_assigned"] = assigned_seats(work, key)
+        return view
+
+    body = {"subscription": key}
+    return run(engine, principal, "subscription.read", body, read, at=at, write=False)
+
+
+def preview(engine: Engine, principal: Principal, item: ChangeInput, *, at: datetime) -> dict:
+    """What the change would do now: the quote (lines, total, timing) or the refusal.
+
+    Nothing is written; the returned ``version`` is what a checkout should expect.
+    """
+
+    def quote(work: Work) -> dict:
+        sub, version = _load(work, item.subscription)
+        by = access.actor_for_change(work.principal, sub.account, f"subscription {sub.id}")
+        change = _to_change(work, item, by)
+        _check_version(sub.id, item.expected_version, version)
+        _check_seats(work, sub, change)
+        outcome = evaluate(work.billing.context_for(sub), sub, change, work.at)
+        if isinstance(outcome, Refusal):
+            return {
+                "subscription": sub.id,
+                "version": version,
+                "allowed": False,
+                "refusal": {"code": outcome.code, "message": outcome.message},
+            }
+        return {
+            "subscription": sub.id,
+            "version": version,
+            "allowed": True,
+            "quote": quote_view(outcome),
+        }
+
+    return run(engine, principal, "subscription.preview", item.body(), quote, at=at, write=False)
+
+
+def checkout(
+    engine: Engine,
+    principal: Principal,
+    items: list[ChangeInput],
+    *,
+    at: datetime,
+    key: str | None = None,
+    request_id: str | None = None,
+) -> dict:
+    """Apply a cart of changes atomically; one order records them."""
+    if not items:
+        raise InvalidRequest("a checkout needs at least one change", code="empty_cart")
+    keys = [item.subscription for item in items]
+    if len(set(keys)) != len(keys):
+        raise InvalidRequest("a cart may change each subscription once", code="duplicate_item")
+
+    def apply(work: Work) -> dict:
+        # Load (and lock) every subscription in key order first: no deadlocks between carts.
+        loaded = {k: _load(work, k) for k in sorted(keys)}
+        accounts = {sub.account for sub, _ in loaded.values()}
+        if len(accounts) != 1:
+            raise InvalidRequest("a cart belongs to one account", code="mixed_accounts")
+        account = accounts.pop()
+        order_id = work.connection.execute(
+            insert(t.orders)
+            .values(
+                tenant_id=work.principal.tenant_id,
+                account_id=work.book.accounts.id_of(account),
+                created_by=work.principal.user_id,
+                status="open",
+                created_at=work.at,
+            )
+            .returning(t.orders.c.id)
+        ).scalar_one()
+        work.book.order_id = order_id
+        work.book.acting_user = work.principal.user_id
+        results = []
+        for position, item in enumerate(items):
+            sub, version = loaded[item.subscription]
+            by = access.actor_for_change(work.principal, sub.account, f"subscription {sub.id}")
+            change = _to_change(work, item, by)
+            _check_version(sub.id, item.expected_version, version)
+            _check_seats(work, sub, change)
+            try:
+                outcome = work.billing.change(change, work.at)
+            except StaleVersion as exc:
+                raise Conflict(f"subscription {sub.id} changed meanwhile; retry") from exc
+            if isinstance(outcome, Refusal):
+                raise _refused(outcome, item=position, subscription=sub.id)
+            work.connection.execute(
+                insert(t.order_items).values(
+                    order_id=order_id,
+                    position=position,
+                    subscription_id=work.book.row_id(sub.id),
+                    action=codec.encode(change),
+                    expected_version=item.expected_version,
+                    outcome=outcome.status,
+                )
+            )
+            after_version = work.book.version_of(sub.id)
+            _audit(
+                work,
+                f"subscription.change.{outcome.status}",
+                sub,
+                summary(sub, version),
+                summary(outcome.subscription, after_version),
+            )
+            _publish(work, f"subscription.change.{outcome.status}", outcome)
+            results.append(_outcome_view(work, outcome))
+        status = "completed" if all(r["status"] != "requested" for r in results) else "requested"
+        work.connection.execute(
+            update(t.orders).where(t.orders.c.id == order_id).values(status=status)
+        )
+        return {"order": order_id, "status": status, "items": results}
+
+    body = {"items": [item.body() for item in items]}
+    return run(engine, principal, "checkout", body, apply, at=at, key=key, request_id=request_id)
+
+
+def cancel(
+    engine: Engine,
+    principal: Principal,
+    subscription: str,
+    *,
+    at: datetime,
+    timing: str | None = None,
+    expected_version: int | None = None,
+    key: str | None = None,
+    request_id: str | None = None,
+) -> dict:
+    """Cancel at the end of the term (the usual unsubscribe, seed 003) or immediately."""
+    if timing is not None and timing not in _TIMINGS:
+        raise InvalidRequest(
+            f"timing {timing!r}: expected immediate or end_of_term", code="invalid_timing"
+        )
+
+    def apply(work: Work) -> dict:
+        sub, version = _load(work, subscription)
+        by = access.actor_for_change(work.principal, sub.account, f"subscription {sub.id}")
+        _check_version(sub.id, expected_version, version)
+        work.book.acting_user = work.principal.user_id
+        outcome = work.billing.cancel(Cancel(sub.id, timing, by), work.at)
+        if isinstance(outcome, Refusal):
+            raise _refused(outcome, subscription=sub.id)
+        after = summary(outcome.subscription, work.book.version_of(sub.id))
+        _audit(work, f"subscription.cancel.{outcome.status}", sub, summary(sub, version), after)
+        _publish(work, f"subscription.cancel.{outcome.status}", outcome)
+        return _outcome_view(work, outcome)
+
+    body = {"subscription": subscription, "timing": timing, "expected_version": expected_version}
+    return run(engine, principal, "cancel", body, apply, at=at, key=key, request_id=request_id)
+
+
+def undo(
+    engine: Engine,
+    principal: Principal,
+    subscription: str,
+    *,
+    at: datetime,
+    key: str | None = None,
+    request_id: str | None = None,
+) -> dict:
+    """Withdraw a scheduled change or cancellation (before it takes effect)."""
+
+    def apply(work: Work) -> dict:
+        sub, version = _load(work, subscription)
+        access.actor_for_change(work.principal, sub.account, f"subscription {sub.id}")
+        outcome = work.billing.undo(sub.id, work.at)
+        if isinstance(outcome, Refusal):
+            raise _refused(outcome, subscription=sub.id)
+        after = summary(outcome.subscription, work.book.version_of(sub.id))
+        _audit(work, "subscription.undo", sub, summary(sub, version), after)
+        _publish(work, "subscription.undo", outcome)
+        return _outcome_view(work, outcome)
+
+    body = {"subscription": subscription}
+    return run(engine, principal, "undo", body, apply, at=at, key=key, request_id=request_id)
+
+
+def subscribe(
+    engine: Engine,
+    principal: Principal,
+    *,
+    subscription: str,
+    account: str,
+    plan: str,
+    at: datetime,
+    quantity: int = 1,
+    billing_day: int | None = None,
+    key: str | None = None,
+    request_id: str | None = None,
+) -> dict:
+    """Start a subscription for ``account`` and issue its first invoice."""
+
+    def apply(work: Work) -> dict:
+        access.ensure_visible(work.principal, account, f"account {account}")
+        if account not in work.billing.ctx.accounts:
+            raise NotFound(f"account {account} does not exist")
+        if not work.principal.is_staff and work.principal.memberships[account] == "member":
+            raise access.Forbidden(f"a member of account {account} may not subscribe")
+        if plan not in work.billing.ctx.catalog.plans:
+            raise InvalidRequest(f"plan {plan!r} is not in the catalog", code="unknown_plan")
+        if work.book.subscription(subscription) is not None:
+            raise Conflict(f"subscription {subscription} exists already", code="duplicate_id")
+        if quantity < 1:
+            raise InvalidRequest("quantity must be at least 1", code="quantity_invalid")
+        spec = Subscribe(subscription, account, plan, quantity, billing_day)
+        outcome = work.billing.subscribe(spec, work.at, work.book.config.currency)
+        sub = outcome.subscription
+        _audit(work, "subscription.create", sub, None, summary(sub, 1))
+        _publish(work, "subscription.created", outcome)
+        return {
+            "subscription": subscription_view(sub, work.book.version_of(sub.id)),
+            "documents": [document_view(doc) for doc in outcome.documents],
+        }
+
+    body = {
+        "subscription": subscription,
+        "account": account,
+        "plan": plan,
+        "quantity": quantity,
+        "billing_day": billing_day,
+    }
+    return run(engine, principal, "subscribe", body, apply, at=at, key=key, request_id=request_id)
