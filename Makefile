@@ -15,6 +15,7 @@ $(STAMP): $(BIN)/python pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
+	$(BIN)/prorata setup
 	$(BIN)/prorata serve --host 127.0.0.1 --port 8000
 
 test: $(STAMP)

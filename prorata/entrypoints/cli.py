@@ -83,6 +83,22 @@ def _print_explanations(book: Book, console: Console) -> None:
             console.print(f"{number} · {line.description}: {line.amount}\n    {line.explanation}")
 
 
+@app.command("setup")
+def setup_command(
+    database: str | None = typer.Option(
+        None, "--database", help="SQLAlchemy URL (default: PRORATA_DATABASE_URL or var/)."
+    ),
+    demo: bool = typer.Option(True, "--demo/--no-demo", help="Load the demo tenants."),
+) -> None:
+    """Migrate the database to the newest schema and load the demo tenants once."""
+    from prorata.adapters.database import database_url
+    from prorata.entrypoints.setup import prepare
+
+    loaded = prepare(database, demo=demo)
+    where = database_url(database)
+    typer.echo(f"database ready: {where}" + (f" (demo: {', '.join(loaded)})" if loaded else ""))
+
+
 @app.command("serve")
 def serve_command(
     host: str = typer.Option("127.0.0.1", help="Interface to listen on."),

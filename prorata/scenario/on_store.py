@@ -21,17 +21,18 @@ from prorata.services.billing import Billing
 from prorata.services.book import Book, Rejection
 
 
-def _billing(book: StoreBook) -> Billing:
+def billing_on(book: StoreBook) -> Billing:
     config = book.config
     ctx = Context(config.catalog, config.policy, book.accounts)
     return Billing(ctx, book, config.policy.rounding)
 
 
-def load_tenant(engine: Engine, scenario: Scenario) -> int:
+def load_tenant(engine: Engine, scenario: Scenario, slug: str | None = None) -> int:
+    """A new tenant with the scenario's catalog, policy and accounts; returns its id."""
     with engine.begin() as connection:
         tenant_id = create_tenant(
             connection,
-            slug=f"sim-{uuid.uuid4().hex[:16]}",
+            slug=slug or f"sim-{uuid.uuid4().hex[:16]}",
             name=scenario.name,
             currency=scenario.currency,
             timezone=scenario.timezone.key,
@@ -44,20 +45,21 @@ def load_tenant(engine: Engine, scenario: Scenario) -> int:
     return tenant_id
 
 
-def simulate_on_store(scenario: Scenario, engine: Engine) -> Book:
-    """Run ``scenario`` as a new tenant of the database behind ``engine``."""
-    tenant_id = load_tenant(engine, scenario)
+def simulate_on_store(scenario: Scenario, engine: Engine, slug: str | None = None) -> Book:
+    """Run ``scenario`` as a new tenant (``slug``, default a random one) of the database
+    behind ``engine``."""
+    tenant_id = load_tenant(engine, scenario, slug)
     rejected: list[Rejection] = []
     for event in scenario.events:
         with engine.begin() as connection:
             book = StoreBook(connection, load_config(connection, tenant_id))
-            refusal = run_event(_billing(book), scenario, event)
+            refusal = run_event(billing_on(book), scenario, event)
         if refusal is not None:
             rejected.append(Rejection(event.index, refusal.code, refusal.message, event.at))
     with engine.begin() as connection:
         book = StoreBook(connection, load_config(connection, tenant_id))
         if scenario.run_until is not None:
-            _billing(book).renew_due(scenario.run_until, inclusive=True)
+            billing_on(book).renew_due(scenario.run_until, inclusive=True)
         snapshot = book.snapshot()
     snapshot.rejected = rejected
     return snapshot

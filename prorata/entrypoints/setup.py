@@ -1,0 +1,72 @@
+"""Preparing a database: migrations, and the demo tenants ``make run`` serves.
+
+Each file in ``demo/`` becomes one tenant (slug = file name) whose events are replayed on
+the store, then renewed up to today; each account gets three users (owner, billing contact,
+member: ``owner@<account>.example`` …) and each tenant a support user
+(``support@<slug>.example``). Loading is skipped for tenants that exist already, so running
+it again changes nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import Engine, select
+
+from prorata.adapters import schema as t
+from prorata.adapters.database import make_engine, migrate
+from prorata.adapters.store import StoreBook, load_config
+from prorata.adapters.tenants import add_membership, add_user
+from prorata.scenario.loader import load_scenario
+from prorata.scenario.on_store import billing_on, simulate_on_store
+
+DEMO = Path(__file__).resolve().parents[2] / "demo"
+CUSTOMER_USERS = (("owner", "owner"), ("billing", "billing_contact"), ("member", "member"))
+
+
+def _tenant(engine: Engine, slug: str) -> int | None:
+    with engine.connect() as connection:
+        return connection.execute(
+            select(t.tenants.c.id).where(t.tenants.c.slug == slug)
+        ).scalar_one_or_none()
+
+
+def load_demo(engine: Engine, folder: Path = DEMO, now: datetime | None = None) -> list[str]:
+    """Load every demo scenario not loaded yet; returns the slugs loaded."""
+    now = now or datetime.now(UTC)
+    loaded = []
+    for path in sorted(folder.glob("*.yaml")):
+        slug = path.stem
+        if _tenant(engine, slug) is not None:
+            continue
+        scenario = load_scenario(path)
+        simulate_on_store(scenario, engine, slug=slug)
+        tenant_id = _tenant(engine, slug)
+        with engine.begin() as connection:
+            book = StoreBook(connection, load_config(connection, tenant_id))
+            billing_on(book).renew_due(now.astimezone(book.zone), inclusive=True)
+            for account in scenario.accounts:
+                account_id = book.accounts.id_of(account)
+                for prefix, role in CUSTOMER_USERS:
+                    user = add_user(
+                        connection,
+                        tenant_id,
+                        f"{prefix}@{account}.example",
+                        locale=scenario.accounts[account].locale,
+                    )
+                    add_membership(connection, user, account_id, role)
+            add_user(connection, tenant_id, f"support@{slug}.example", staff_role="support")
+        loaded.append(slug)
+    return loaded
+
+
+def prepare(url: str | None = None, *, demo: bool = True) -> list[str]:
+    """Migrate the database at ``url`` (default: ``PRORATA_DATABASE_URL`` or the SQLite
+    file under ``./var/``) and load the demo tenants."""
+    engine = make_engine(url)
+    try:
+        migrate(engine)
+        return load_demo(engine) if demo else []
+    finally:
+        engine.dispose()

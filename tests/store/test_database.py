@@ -1,0 +1,77 @@
+"""The schema, its migrations, the SQLite settings and the demo set-up."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import func, select
+
+from prorata.adapters import schema as t
+from prorata.adapters.database import database_url, make_engine, migrate
+from prorata.entrypoints.setup import load_demo
+
+
+def test_migrations_build_exactly_the_schema_and_run_twice(engine):
+    migrate(engine)  # the fixture migrated already: a second run is a no-op
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        differences = compare_metadata(context, t.metadata)
+    assert differences == []
+
+
+def test_sqlite_runs_in_wal_with_foreign_keys(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    engine.dispose()
+
+
+def test_the_default_database_is_a_file_under_var(monkeypatch):
+    monkeypatch.delenv("PRORATA_DATABASE_URL", raising=False)
+    assert database_url() == "sqlite:///var/prorata.db"
+    monkeypatch.setenv("PRORATA_DATABASE_URL", "postgresql://u@h/db")
+    assert database_url() == "postgresql+psycopg://u@h/db"
+
+
+def test_instants_are_stored_in_utc_and_naive_ones_refused(engine):
+    with engine.begin() as connection, pytest.raises(Exception, match="naive"):
+        connection.execute(
+            t.tenants.insert().values(
+                slug="x",
+                name="x",
+                currency="EUR",
+                timezone="UTC",
+                created_at=datetime(2024, 1, 1),
+            )
+        )
+    with engine.begin() as connection:
+        connection.execute(
+            t.tenants.insert().values(
+                slug="y",
+                name="y",
+                currency="EUR",
+                timezone="UTC",
+                created_at=datetime(2024, 1, 1, 12, tzinfo=UTC),
+            )
+        )
+        stored = connection.execute(select(t.tenants.c.created_at)).scalar_one()
+    assert stored == datetime(2024, 1, 1, 12, tzinfo=UTC) and stored.tzinfo is not None
+
+
+def test_demo_loads_once_with_history_up_to_now(engine):
+    now = datetime(2026, 11, 22, tzinfo=UTC)
+    loaded = load_demo(engine, now=now)
+    assert loaded == ["aircall-contract", "gotoassist-seats", "kajoom-hosting"]
+    assert load_demo(engine, now=now) == []
+    with engine.connect() as connection:
+        documents = connection.execute(select(func.count()).select_from(t.documents)).scalar()
+        users = connection.execute(select(func.count()).select_from(t.users)).scalar()
+        overdue = connection.execute(
+            select(func.count()).where(t.subscriptions.c.due_at <= now)
+        ).scalar()
+    assert documents > 3 and users == 3 * 3 + 3
+    assert overdue == 0  # renewed up to now
