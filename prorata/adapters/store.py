@@ -92,21 +92,40 @@ class TenantConfig:
         self.policy = policy
 
 
+# Catalog versions are immutable, so their decoded values can be kept, keyed by database,
+# row id and creation instant (SQLite may reuse the id of a row whose insert rolled back).
+_VERSIONS: dict[tuple[str, int, datetime], tuple[Catalog, Policy]] = {}
+
+
 def load_config(connection: Connection, tenant_id: int) -> TenantConfig:
-    tenant = connection.execute(select(t.tenants).where(t.tenants.c.id == tenant_id)).one()
+    """The tenant's settings and its newest catalog version."""
+    tenant = connection.execute(
+        select(t.tenants.c.currency, t.tenants.c.timezone).where(t.tenants.c.id == tenant_id)
+    ).one()
     version = connection.execute(
-        select(t.catalog_versions.c.catalog, t.catalog_versions.c.policy)
+        select(t.catalog_versions.c.id, t.catalog_versions.c.created_at)
         .where(t.catalog_versions.c.tenant_id == tenant_id)
         .order_by(t.catalog_versions.c.version.desc())
         .limit(1)
     ).one()
-    return TenantConfig(
-        tenant_id,
-        tenant.currency,
-        ZoneInfo(tenant.timezone),
-        codec.decode(version.catalog),
-        codec.decode(version.policy),
-    )
+    catalog, policy = _decoded(connection, version.id, version.created_at)
+    return TenantConfig(tenant_id, tenant.currency, ZoneInfo(tenant.timezone), catalog, policy)
+
+
+def _decoded(connection: Connection, version_id: int, created: datetime):
+    key = (connection.engine.url.render_as_string(), version_id, created)
+    cached = _VERSIONS.get(key)
+    if cached is None:
+        row = connection.execute(
+            select(t.catalog_versions.c.catalog, t.catalog_versions.c.policy).where(
+                t.catalog_versions.c.id == version_id
+            )
+        ).one()
+        cached = (codec.decode(row.catalog), codec.decode(row.policy))
+        if len(_VERSIONS) >= 256:
+            _VERSIONS.clear()
+        _VERSIONS[key] = cached
+    return cached
 
 
 def account_from_row(row: Any) -> Account:
