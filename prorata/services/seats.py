@@ -10,12 +10,13 @@ from datetime import datetime
 
 from sqlalchemy import Engine, insert, select, update
 
+from prorata.adapters import journal
 from prorata.adapters import schema as t
 from prorata.core import wording
 from prorata.services import access
 from prorata.services.access import Principal
 from prorata.services.errors import NotFound, Refused
-from prorata.services.subscriptions import _load, assigned_seats
+from prorata.services.subscriptions import _audit, _load, assigned_seats
 from prorata.services.transaction import Work, run
 
 
@@ -61,6 +62,7 @@ def assign(
         if assigned_seats(work, subscription) >= sub.quantity:
             message = wording.refusal("no_seat_available", locale, quantity=sub.quantity)
             raise Refused(message, code="no_seat_available")
+        before = seats_view(work, subscription, sub.quantity)
         work.connection.execute(
             insert(t.seat_assignments).values(
                 subscription_id=work.book.row_id(subscription),
@@ -69,7 +71,16 @@ def assign(
                 assigned_by=work.principal.user_id,
             )
         )
-        return seats_view(work, subscription, sub.quantity)
+        after = seats_view(work, subscription, sub.quantity)
+        _audit(work, "seat.assign", sub, before, after)
+        journal.emit(
+            work.connection,
+            work.principal.tenant_id,
+            "seat.assigned",
+            {"subscription": subscription, "user": user_id},
+            work.at,
+        )
+        return after
 
     body = {"subscription": subscription, "user": user_id}
     return run(engine, principal, "seat.assign", body, apply, at=at, key=key)
@@ -90,12 +101,22 @@ def release(
         held = _held(work, subscription, user_id)
         if held is None:
             raise NotFound(f"user {user_id} holds no seat of subscription {subscription}")
+        before = seats_view(work, subscription, sub.quantity)
         work.connection.execute(
             update(t.seat_assignments)
             .where(t.seat_assignments.c.id == held)
             .values(released_at=work.at, released_by=work.principal.user_id)
         )
-        return seats_view(work, subscription, sub.quantity)
+        after = seats_view(work, subscription, sub.quantity)
+        _audit(work, "seat.release", sub, before, after)
+        journal.emit(
+            work.connection,
+            work.principal.tenant_id,
+            "seat.released",
+            {"subscription": subscription, "user": user_id},
+            work.at,
+        )
+        return after
 
     body = {"subscription": subscription, "user": user_id}
     return run(engine, principal, "seat.release", body, apply, at=at, key=key)

@@ -16,6 +16,7 @@ Invariants:
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -77,7 +78,7 @@ def _load(work: Work, key: str):
     and its version: renewals that fell due before now are caught up first."""
     sub = work.book.subscription(key)
     if sub is None:
-        raise NotFound(f"subscription {key} does not exist", subscription=key)
+        raise NotFound(f"subscription {key} does not exist")
     access.ensure_visible(work.principal, sub.account, f"subscription {key}")
     if work.billing.catch_up(key, work.at):
         sub = work.book.subscription(key)
@@ -404,16 +405,27 @@ def subscribe(
     engine: Engine,
     principal: Principal,
     *,
-    subscription: str,
     account: str,
     plan: str,
     at: datetime,
+    subscription: str | None = None,
     quantity: int = 1,
     billing_day: int | None = None,
     key: str | None = None,
     request_id: str | None = None,
 ) -> dict:
-    """Start a subscription for ``account`` and issue its first invoice."""
+    """Start a subscription for ``account`` and issue its first invoice.
+
+    The id is chosen by prorata (``sub_<hex>``) unless staff or an API token name it (to
+    keep the ids of a system migrated from); customers cannot, since a refusal of an id in
+    use would tell them which ids other accounts have.
+    """
+    if subscription is not None and not principal.is_staff:
+        raise InvalidRequest(
+            "customers cannot choose a subscription id; leave it out", code="id_not_allowed"
+        )
+    if subscription is None:
+        subscription = f"sub_{uuid.uuid4().hex[:20]}"
 
     def apply(work: Work) -> dict:
         access.ensure_visible(work.principal, account, f"account {account}")

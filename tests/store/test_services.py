@@ -80,7 +80,7 @@ def test_a_refused_item_rolls_back_the_whole_cart(world):
     owner = world.principals["owner"]
     subscriptions.subscribe(
         world.engine,
-        owner,
+        world.principals["token"],
         subscription="s2",
         account="corp",
         plan="standard-monthly",
@@ -144,6 +144,25 @@ def test_seats_are_assigned_and_protect_reductions(world):
         world.engine, owner, [ChangeInput("s1", quantity=1)], at=world.at(17)
     )
     assert result["items"][0]["status"] == "applied"
+
+
+def test_customers_subscribe_under_an_id_prorata_chooses(world):
+    owner = world.principals["owner"]
+    with pytest.raises(InvalidRequest) as err:
+        subscriptions.subscribe(
+            world.engine,
+            owner,
+            subscription="mine",
+            account="corp",
+            plan="standard-monthly",
+            at=world.at(16),
+        )
+    assert err.value.code == "id_not_allowed"
+    created = subscriptions.subscribe(
+        world.engine, owner, account="corp", plan="standard-monthly", at=world.at(16)
+    )
+    assert created["subscription"]["id"].startswith("sub_")
+    assert created["documents"][0]["total"] == "45.00"
 
 
 def test_bad_input_names_the_field(world):

@@ -90,7 +90,7 @@ def build(engine: Engine, subscription: str = "s1", quantity: int = 2) -> World:
     world = World(engine, tenant, other_tenant, users, principals)
     subscriptions.subscribe(
         engine,
-        principals["owner"],
+        principals["token"],
         subscription=subscription,
         account="corp",
         plan="standard-monthly",
