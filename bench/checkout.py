@@ -84,16 +84,17 @@ def drive(engine, principal, seconds: float, clients: int, count: int) -> tuple[
     stop = time.perf_counter() + seconds
 
     def client(index: int) -> None:
+        mine = [n for n in range(count) if n % clients == index]  # no two clients share one
+        quantity = dict.fromkeys(mine, 5)
         n = 0
         while time.perf_counter() < stop:
-            sub = (index + n * clients) % count
-            quantity = 6 if (n // count) % 2 == 0 else 5
-            at = START + timedelta(days=10, seconds=n)
+            sub = mine[n % len(mine)]
+            quantity[sub] = 6 if quantity[sub] == 5 else 5
             subscriptions.checkout(
                 engine,
                 principal,
-                [ChangeInput(f"s{sub}", quantity=quantity)],
-                at=at,
+                [ChangeInput(f"s{sub}", quantity=quantity[sub])],
+                at=START + timedelta(days=10, seconds=n),
                 key=f"{index}-{n}",
             )
             n += 1
