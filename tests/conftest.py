@@ -62,11 +62,11 @@ def postgres_schema_url(schema: str) -> str:
     )
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request, tmp_path):
-    """A migrated, empty database: its URL."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'prorata.db'}"
+def migrated_database(kind: str, request, folder: Path):
+    """Yield the URL of a migrated, empty database of ``kind`` (sqlite: a file in
+    ``folder``; postgresql: a new schema, dropped afterwards)."""
+    if kind == "sqlite":
+        url = f"sqlite:///{folder / 'prorata.db'}"
         engine = make_engine(url)
         migrate(engine)
         engine.dispose()
@@ -83,6 +83,12 @@ def db_url(request, tmp_path):
     yield url
     with admin.connect() as connection:
         connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path):
+    """A migrated, empty database per test: its URL."""
+    yield from migrated_database(request.param, request, tmp_path)
 
 
 @pytest.fixture

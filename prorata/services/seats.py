@@ -71,16 +71,7 @@ def assign(
                 assigned_by=work.principal.user_id,
             )
         )
-        after = seats_view(work, subscription, sub.quantity)
-        _audit(work, "seat.assign", sub, before, after)
-        journal.emit(
-            work.connection,
-            work.principal.tenant_id,
-            "seat.assigned",
-            {"subscription": subscription, "user": user_id},
-            work.at,
-        )
-        return after
+        return _recorded(work, "assign", sub, user_id, before)
 
     body = {"subscription": subscription, "user": user_id}
     return run(engine, principal, "seat.assign", body, apply, at=at, key=key)
@@ -107,19 +98,20 @@ def release(
             .where(t.seat_assignments.c.id == held)
             .values(released_at=work.at, released_by=work.principal.user_id)
         )
-        after = seats_view(work, subscription, sub.quantity)
-        _audit(work, "seat.release", sub, before, after)
-        journal.emit(
-            work.connection,
-            work.principal.tenant_id,
-            "seat.released",
-            {"subscription": subscription, "user": user_id},
-            work.at,
-        )
-        return after
+        return _recorded(work, "release", sub, user_id, before)
 
     body = {"subscription": subscription, "user": user_id}
     return run(engine, principal, "seat.release", body, apply, at=at, key=key)
+
+
+def _recorded(work: Work, verb: str, sub, user_id: int, before: dict) -> dict:
+    """Audit and publish a seat change; returns the seats after it."""
+    after = seats_view(work, sub.id, sub.quantity)
+    _audit(work, f"seat.{verb}", sub, before, after)
+    payload = {"subscription": sub.id, "user": user_id}
+    topic = {"assign": "seat.assigned", "release": "seat.released"}[verb]
+    journal.emit(work.connection, work.principal.tenant_id, topic, payload, work.at)
+    return after
 
 
 def seats_view(work: Work, subscription: str, quantity: int) -> dict:

@@ -18,21 +18,20 @@ and database kind, so the cases are independent of each other and cheap on Postg
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 from prorata.adapters import schema as t
-from prorata.adapters.database import make_engine, migrate
+from prorata.adapters.database import make_engine
 from prorata.services import requests, seats, subscriptions
 from prorata.services.access import Principal
 from prorata.services.errors import Forbidden, InvalidRequest, NotFound, ServiceError
 from prorata.services.subscriptions import ChangeInput
-from tests.conftest import postgres_schema_url
+from tests.conftest import migrated_database
 from tests.store.world import World, build
 
 ROLES = (
@@ -87,24 +86,7 @@ _ENGINES: list = []  # kept alive to the end: build() names its tenants after id
 def store_url(request, tmp_path_factory):
     """A migrated database shared by this module's cases (the conftest's ``db_url`` migrates
     one per test, which dominates the runtime of a matrix this size on PostgreSQL)."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('access') / 'prorata.db'}"
-        engine = make_engine(url)
-        migrate(engine)
-        engine.dispose()
-        yield url
-        return
-    admin = request.getfixturevalue("postgres_admin")
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = postgres_schema_url(schema)
-    engine = make_engine(url)
-    migrate(engine)
-    engine.dispose()
-    yield url
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    yield from migrated_database(request.param, request, tmp_path_factory.mktemp("access"))
 
 
 @pytest.fixture
