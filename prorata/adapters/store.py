@@ -436,16 +436,16 @@ class StoreBook:
         if not rows:
             return []
         lines: dict[int, list[Line]] = {row.id: [] for row in rows}
+        currencies = {row.id: row.currency for row in rows}
         for line in self.connection.execute(
             select(t.document_lines)
             .where(t.document_lines.c.document_id.in_(list(lines)))
             .order_by(t.document_lines.c.document_id, t.document_lines.c.position)
         ):
-            lines[line.document_id].append(self._line(line, rows))
+            lines[line.document_id].append(self._line(line, currencies[line.document_id]))
         return [self._document(row, tuple(lines[row.id])) for row in rows]
 
-    def _line(self, row: Any, docs: list[Any]) -> Line:
-        currency = next(d.currency for d in docs if d.id == row.document_id)
+    def _line(self, row: Any, currency: str) -> Line:
         return Line(
             kind=row.kind,
             description=row.description,

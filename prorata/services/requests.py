@@ -16,7 +16,7 @@ from prorata.core.changes import Refusal
 from prorata.services import access
 from prorata.services.access import Principal
 from prorata.services.errors import InvalidRequest, NotFound, Refused
-from prorata.services.subscriptions import _audit, _outcome_view, _publish
+from prorata.services.recording import audit, outcome_view, publish
 from prorata.services.transaction import Work, run
 from prorata.services.views import request_view, summary
 
@@ -62,14 +62,14 @@ def decide(
         if isinstance(outcome, Refusal):
             raise Refused(outcome.message, code=outcome.code, request=number)
         after = summary(outcome.subscription, work.book.version_of(sub.id))
-        _audit(work, f"request.{decision}", sub, summary(sub, version), after)
+        audit(work, f"request.{decision}", sub, summary(sub, version), after)
         topic = "request.fulfilled" if decision == "fulfil" else f"request.{decision}d"
         journal.emit(
             work.connection, work.principal.tenant_id, topic, request_view(outcome.request), work.at
         )
         if outcome.status == "applied" and decision == "approve":
-            _publish(work, "subscription.change.applied", outcome)
-        return {"request": request_view(outcome.request), "result": _outcome_view(work, outcome)}
+            publish(work, "subscription.change.applied", outcome)
+        return {"request": request_view(outcome.request), "result": outcome_view(work, outcome)}
 
     body = {"request": number, "decision": decision}
     return run(engine, principal, "decide", body, apply, at=at, key=key, request_id=request_id)

@@ -16,7 +16,7 @@ from prorata.core import wording
 from prorata.services import access
 from prorata.services.access import Principal
 from prorata.services.errors import NotFound, Refused
-from prorata.services.subscriptions import _audit, _load, assigned_seats
+from prorata.services.recording import assigned_seats, audit, load
 from prorata.services.transaction import Work, run
 
 
@@ -51,7 +51,7 @@ def assign(
     key: str | None = None,
 ) -> dict:
     def apply(work: Work) -> dict:
-        sub, _ = _load(work, subscription)
+        sub, _ = load(work, subscription)
         access.actor_for_change(work.principal, sub.account, f"subscription {subscription}")
         _member(work, sub.account, user_id)
         locale = work.billing.ctx.accounts[sub.account].locale
@@ -87,7 +87,7 @@ def release(
     key: str | None = None,
 ) -> dict:
     def apply(work: Work) -> dict:
-        sub, _ = _load(work, subscription)
+        sub, _ = load(work, subscription)
         access.actor_for_change(work.principal, sub.account, f"subscription {subscription}")
         held = _held(work, subscription, user_id)
         if held is None:
@@ -107,7 +107,7 @@ def release(
 def _recorded(work: Work, verb: str, sub, user_id: int, before: dict) -> dict:
     """Audit and publish a seat change; returns the seats after it."""
     after = seats_view(work, sub.id, sub.quantity)
-    _audit(work, f"seat.{verb}", sub, before, after)
+    audit(work, f"seat.{verb}", sub, before, after)
     payload = {"subscription": sub.id, "user": user_id}
     topic = {"assign": "seat.assigned", "release": "seat.released"}[verb]
     journal.emit(work.connection, work.principal.tenant_id, topic, payload, work.at)

@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy import Engine, insert, update
 
-from prorata.adapters import codec, journal
+from prorata.adapters import codec
 from prorata.adapters import schema as t
 from prorata.adapters.store import StaleVersion
 from prorata.core import wording
@@ -32,13 +32,18 @@ from prorata.core.changes import Refusal, evaluate
 from prorata.core.model import Cancel, Change, Subscribe
 from prorata.services import access
 from prorata.services.access import Principal
-from prorata.services.billing import Outcome
 from prorata.services.errors import Conflict, InvalidRequest, NotFound, Refused
+from prorata.services.recording import (
+    assigned_seats,
+    audit,
+    load,
+    outcome_view,
+    publish,
+)
 from prorata.services.transaction import Work, run
 from prorata.services.views import (
     document_view,
     quote_view,
-    request_view,
     subscription_view,
     summary,
 )
@@ -71,18 +76,6 @@ class ChangeInput:
 
 
 # loading and checking ---------------------------------------------------------------------
-
-
-def _load(work: Work, key: str):
-    """The subscription ``key`` as of ``work.at`` if the caller may see it (else NotFound),
-    and its version: renewals that fell due before now are caught up first."""
-    sub = work.book.subscription(key)
-    if sub is None:
-        raise NotFound(f"subscription {key} does not exist")
-    access.ensure_visible(work.principal, sub.account, f"subscription {key}")
-    if work.billing.catch_up(key, work.at):
-        sub = work.book.subscription(key)
-    return sub, work.book.version_of(key)
 
 
 def _check_version(key: str, expected: int | None, found: int) -> None:
@@ -136,15 +129,6 @@ def _refused(refusal: Refusal, **details) -> Refused:
     return Refused(refusal.message, code=refusal.code, **details)
 
 
-def assigned_seats(work: Work, key: str) -> int:
-    return work.connection.execute(
-        select(func.count()).where(
-            t.seat_assignments.c.subscription_id == work.book.row_id(key),
-            t.seat_assignments.c.released_at.is_(None),
-        )
-    ).scalar_one()
-
-
 def _check_seats(work: Work, sub, change: Change) -> None:
     if change.quantity is None or change.quantity >= sub.quantity:
         return
@@ -159,71 +143,12 @@ def _check_seats(work: Work, sub, change: Change) -> None:
         raise Refused(wording.refusal("seats_assigned", locale, **params), code="seats_assigned")
 
 
-def _account_id(work: Work, sub) -> int:
-    return work.book.accounts.id_of(sub.account)
-
-
-def _audit(work: Work, action: str, sub, before, after) -> None:
-    principal = work.principal
-    journal.audit(
-        work.connection,
-        principal.tenant_id,
-        at=work.at,
-        actor_user_id=principal.user_id,
-        actor_role=principal.role if principal.is_staff else principal.memberships[sub.account],
-        action=action,
-        subject=f"subscription:{sub.id}",
-        before=before,
-        after=after,
-        on_behalf_of=_account_id(work, sub) if principal.is_staff else None,
-        request_id=work.request_id,
-    )
-
-
-def _publish(work: Work, topic: str, outcome: Outcome) -> None:
-    tenant = work.principal.tenant_id
-    sub = outcome.subscription
-    journal.emit(
-        work.connection,
-        tenant,
-        topic,
-        {"subscription": sub.id, "account": sub.account, "status": outcome.status},
-        work.at,
-    )
-    for doc in outcome.documents:
-        kind = "invoice" if doc.number.startswith("INV") else "credit_note"
-        journal.emit(
-            work.connection,
-            tenant,
-            f"{kind}.issued",
-            {"number": doc.number, "account": doc.account, "total": str(doc.total)},
-            work.at,
-        )
-    if outcome.request is not None:
-        journal.emit(
-            work.connection, tenant, "request.opened", request_view(outcome.request), work.at
-        )
-
-
-def _outcome_view(work: Work, outcome: Outcome) -> dict[str, Any]:
-    sub = outcome.subscription
-    return {
-        "subscription": sub.id,
-        "status": outcome.status,
-        "version": work.book.version_of(sub.id),
-        "effective_at": outcome.quote.effective_at.isoformat() if outcome.quote else None,
-        "quote": quote_view(outcome.quote) if outcome.quote else None,
-        "documents": [document_view(doc) for doc in outcome.documents],
-        "request": request_view(outcome.request) if outcome.request else None,
-    }
-
-
 # services -------------------------------------------------------------------------------
 
 
 def get_subscription(engine: Engine, principal: Principal, key: str, *, at: datetime) -> dict:
     def read(work: Work) -> dict:
-        sub, version = _load(work, key)
+        sub, version = load(work, key)
         view = subscription_view(sub, version)
         view["seats_assigned"] = assigned_seats(work, key)
         return view
@@ -239,7 +164,7 @@ def preview(engine: Engine, principal: Principal, item: ChangeInput, *, at: date
     """
 
     def quote(work: Work) -> dict:
-        sub, version = _load(work, item.subscription)
+        sub, version = load(work, item.subscription)
         by = access.actor_for_change(work.principal, sub.account, f"subscription {sub.id}")
         change = _to_change(work, item, by)
         _check_version(sub.id, item.expected_version, version)
@@ -280,7 +205,7 @@ def checkout(
 
     def apply(work: Work) -> dict:
         # Load (and lock) every subscription in key order first: no deadlocks between carts.
-        loaded = {k: _load(work, k) for k in sorted(keys)}
+        loaded = {k: load(work, k) for k in sorted(keys)}
         accounts = {sub.account for sub, _ in loaded.values()}
         if len(accounts) != 1:
             raise InvalidRequest("a cart belongs to one account", code="mixed_accounts")
@@ -322,15 +247,15 @@ def checkout(
                 )
             )
             after_version = work.book.version_of(sub.id)
-            _audit(
+            audit(
                 work,
                 f"subscription.change.{outcome.status}",
                 sub,
                 summary(sub, version),
                 summary(outcome.subscription, after_version),
             )
-            _publish(work, f"subscription.change.{outcome.status}", outcome)
-            results.append(_outcome_view(work, outcome))
+            publish(work, f"subscription.change.{outcome.status}", outcome)
+            results.append(outcome_view(work, outcome))
         status = "completed" if all(r["status"] != "requested" for r in results) else "requested"
         work.connection.execute(
             update(t.orders).where(t.orders.c.id == order_id).values(status=status)
@@ -359,7 +284,7 @@ def cancel(
         )
 
     def apply(work: Work) -> dict:
-        sub, version = _load(work, subscription)
+        sub, version = load(work, subscription)
         by = access.actor_for_change(work.principal, sub.account, f"subscription {sub.id}")
         _check_version(sub.id, expected_version, version)
         work.book.acting_user = work.principal.user_id
@@ -367,9 +292,9 @@ def cancel(
         if isinstance(outcome, Refusal):
             raise _refused(outcome, subscription=sub.id)
         after = summary(outcome.subscription, work.book.version_of(sub.id))
-        _audit(work, f"subscription.cancel.{outcome.status}", sub, summary(sub, version), after)
-        _publish(work, f"subscription.cancel.{outcome.status}", outcome)
-        return _outcome_view(work, outcome)
+        audit(work, f"subscription.cancel.{outcome.status}", sub, summary(sub, version), after)
+        publish(work, f"subscription.cancel.{outcome.status}", outcome)
+        return outcome_view(work, outcome)
 
     body = {"subscription": subscription, "timing": timing, "expected_version": expected_version}
     return run(engine, principal, "cancel", body, apply, at=at, key=key, request_id=request_id)
@@ -387,15 +312,15 @@ def undo(
     """Withdraw a scheduled change or cancellation (before it takes effect)."""
 
     def apply(work: Work) -> dict:
-        sub, version = _load(work, subscription)
+        sub, version = load(work, subscription)
         access.actor_for_change(work.principal, sub.account, f"subscription {sub.id}")
         outcome = work.billing.undo(sub.id, work.at)
         if isinstance(outcome, Refusal):
             raise _refused(outcome, subscription=sub.id)
         after = summary(outcome.subscription, work.book.version_of(sub.id))
-        _audit(work, "subscription.undo", sub, summary(sub, version), after)
-        _publish(work, "subscription.undo", outcome)
-        return _outcome_view(work, outcome)
+        audit(work, "subscription.undo", sub, summary(sub, version), after)
+        publish(work, "subscription.undo", outcome)
+        return outcome_view(work, outcome)
 
     body = {"subscription": subscription}
     return run(engine, principal, "undo", body, apply, at=at, key=key, request_id=request_id)
@@ -442,8 +367,8 @@ def subscribe(
         spec = Subscribe(subscription, account, plan, quantity, billing_day)
         outcome = work.billing.subscribe(spec, work.at, work.book.config.currency)
         sub = outcome.subscription
-        _audit(work, "subscription.create", sub, None, summary(sub, 1))
-        _publish(work, "subscription.created", outcome)
+        audit(work, "subscription.create", sub, None, summary(sub, 1))
+        publish(work, "subscription.created", outcome)
         return {
             "subscription": subscription_view(sub, work.book.version_of(sub.id)),
             "documents": [document_view(doc) for doc in outcome.documents],

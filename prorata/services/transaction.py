@@ -29,7 +29,7 @@ from sqlalchemy import Connection, Engine, select, update
 from sqlalchemy.exc import DBAPIError
 
 from prorata.adapters import schema as t
-from prorata.adapters.store import StoreBook, load_config
+from prorata.adapters.store import StoreBook, load_config, upsert
 from prorata.core.changes import Context
 from prorata.services.access import Principal
 from prorata.services.billing import Billing
@@ -60,8 +60,6 @@ def fingerprint(principal: Principal, operation: str, body: Any) -> str:
 
 def _claim(work: Work, key: str, operation: str, digest: str) -> Any | None:
     """Claim ``key``; the stored response if a committed call already used it."""
-    from prorata.adapters.store import upsert
-
     upsert(
         work.connection,
         t.idempotency_keys,
