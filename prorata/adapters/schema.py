@@ -349,8 +349,9 @@ outbox = Table(
     Column("topic", String(64), nullable=False),
     Column("payload", Text, nullable=False),
     _created(),
-    Column("published_at", Instant),
+    Column("published_at", Instant),  # set when fanned out to the webhook endpoints
     Column("attempts", Integer, nullable=False, server_default="0"),
+    Index("ix_outbox_unpublished", "tenant_id", "published_at"),
 )
 
 idempotency_keys = Table(
@@ -364,4 +365,97 @@ idempotency_keys = Table(
     Column("response", Text, nullable=False),
     _created(),
     UniqueConstraint("tenant_id", "key"),
+)
+
+# --- API access, carts and webhooks (migration 0002) --------------------------------------
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    _id(),
+    _tenant(),
+    Column("name", String(100), nullable=False),
+    Column("prefix", String(16), nullable=False, unique=True),  # public part, for lookup
+    Column("secret_hash", String(64), nullable=False),  # sha256 hex of the whole token
+    Column("scopes", String(200), nullable=False),  # space-separated
+    _created(),
+    Column("expires_at", Instant),
+    Column("revoked_at", Instant),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    _id(),
+    _tenant(),
+    Column("user_id", ForeignKey("users.id"), nullable=False, index=True),
+    Column("secret_hash", String(64), nullable=False, unique=True),  # sha256 hex
+    _created(),
+    Column("expires_at", Instant, nullable=False),
+    Column("revoked_at", Instant),
+)
+
+carts = Table(
+    "carts",
+    metadata,
+    _id(),
+    _tenant(),
+    Column("key", String(40), nullable=False),
+    Column("account_id", ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("created_by", ForeignKey("users.id")),
+    Column("status", String(16), nullable=False),  # open | checked_out
+    Column("order_id", ForeignKey("orders.id")),
+    _created(),
+    UniqueConstraint("tenant_id", "key"),
+)
+
+cart_items = Table(
+    "cart_items",
+    metadata,
+    _id(),
+    Column("cart_id", ForeignKey("carts.id"), nullable=False, index=True),
+    Column("subscription_key", String(100), nullable=False),
+    Column("body", Text, nullable=False),  # JSON of the ChangeInput
+    UniqueConstraint("cart_id", "subscription_key"),
+)
+
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    _id(),
+    _tenant(),
+    Column("url", String(2000), nullable=False),
+    Column("topics", String(1000), nullable=False),  # space-separated; "*" for all
+    Column("secret", String(100), nullable=False),
+    Column("previous_secret", String(100)),  # still signed with until previous_expires_at
+    Column("previous_expires_at", Instant),
+    Column("active", Boolean, nullable=False),
+    _created(),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    _id(),
+    _tenant(),
+    Column("endpoint_id", ForeignKey("webhook_endpoints.id"), nullable=False),
+    Column("outbox_id", ForeignKey("outbox.id"), nullable=False),
+    Column("status", String(16), nullable=False),  # pending | delivered | failed
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", Instant),
+    Column("delivered_at", Instant),
+    _created(),
+    UniqueConstraint("endpoint_id", "outbox_id"),
+    Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+)
+
+webhook_attempts = Table(
+    "webhook_attempts",
+    metadata,
+    _id(),
+    Column("delivery_id", ForeignKey("webhook_deliveries.id"), nullable=False, index=True),
+    Column("at", Instant, nullable=False),
+    Column("status_code", Integer),  # NULL: no HTTP answer (refused, timeout)
+    Column("error", String(500)),
+    Column("duration_ms", Integer, nullable=False),
 )

@@ -76,6 +76,7 @@ class Context:
     policy: Policy
     accounts: Mapping[str, Account]
     pending_request: int | None = None  # a request already waiting for this subscription
+    reader_locale: str | None = None  # who reads refusals now (an API caller); None: the account
 
 
 # admission -------------------------------------------------------------------
@@ -99,7 +100,7 @@ def admit(ctx: Context, sub: Subscription, by: Actor | None, *, approved: bool) 
     denied = authorize(ctx.policy, sub, by or Actor(sub.account, "owner"))
     if denied and not approved:
         return refuse(
-            ctx, sub, "not_authorized", who=wording.role_name(denied, locale_of(ctx, sub))
+            ctx, sub, "not_authorized", who=wording.role_name(denied, refusal_locale(ctx, sub))
         )
     return None
 
@@ -110,8 +111,14 @@ def locale_of(ctx: Context, sub: Subscription) -> str:
     return account.locale if account else "en"
 
 
+def refusal_locale(ctx: Context, sub: Subscription) -> str:
+    """The language refusals are written in: the reader's if known, else the account's.
+    Documents and their lines are always in the account's (:func:`locale_of`)."""
+    return ctx.reader_locale or locale_of(ctx, sub)
+
+
 def refuse(ctx: Context, sub: Subscription, code: str, **params) -> Refusal:
-    return Refusal(code, wording.refusal(code, locale_of(ctx, sub), **params))
+    return Refusal(code, wording.refusal(code, refusal_locale(ctx, sub), **params))
 
 
 def resolve_items(ctx: Context, sub: Subscription, change: Change) -> tuple | Refusal:
@@ -140,7 +147,7 @@ def resolve_items(ctx: Context, sub: Subscription, change: Change) -> tuple | Re
 
 def decide_timing(ctx: Context, policy: Policy, sub, kinds, primary, change, at) -> str | Refusal:
     timing = max((policy.rule(k).timing for k in kinds), key=_TIMING_ORDER.__getitem__)
-    locale = locale_of(ctx, sub)
+    locale = refusal_locale(ctx, sub)
     if timing == "forbidden":
         return refuse(ctx, sub, "change_forbidden", kind=wording.kind_name(primary, locale))
     renewal = sub.renewal_date()

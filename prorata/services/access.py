@@ -37,6 +37,8 @@ class Principal:
     user_id: int | None = None
     staff_role: str | None = None
     memberships: Mapping[str, str] = field(default_factory=dict)
+    locale: str | None = None  # the language the caller reads messages in (Accept-Language)
+    scopes: frozenset[str] | None = None  # an API token's scopes; None: not a token
 
     @property
     def is_staff(self) -> bool:
@@ -62,7 +64,7 @@ def load_principal(connection: Connection, tenant_id: int, user_id: int) -> Prin
         )
     ).one_or_none()
     if user is None:
-        raise NotFound(f"user {user_id} does not exist")
+        raise NotFound(kind="user", id=user_id)
     rows = connection.execute(
         select(t.accounts.c.key, t.memberships.c.role)
         .join(t.memberships, t.memberships.c.account_id == t.accounts.c.id)
@@ -81,29 +83,27 @@ def can_see(principal: Principal, account: str) -> bool:
     return principal.is_staff or account in principal.memberships
 
 
-def ensure_visible(principal: Principal, account: str, what: str) -> None:
+def ensure_visible(principal: Principal, account: str, kind: str, key: object) -> None:
+    """:class:`NotFound` for ``kind`` ``key`` unless ``account`` is visible to the caller."""
     if not can_see(principal, account):
-        raise NotFound(f"{what} does not exist")
+        raise NotFound(kind=kind, id=key)
 
 
-def actor_for_change(principal: Principal, account: str, what: str) -> Actor:
+def actor_for_change(principal: Principal, account: str, kind: str, key: object) -> Actor:
     """The actor the core checks against the policy; raises when the caller may not act."""
-    ensure_visible(principal, account, what)
+    ensure_visible(principal, account, kind, key)
     if principal.is_staff:
         return Actor(None, principal.role)
     role = principal.memberships[account]
     if role not in CHANGE_ROLES:
-        raise Forbidden(
-            f"a {role} of account {account} may not change its subscriptions; "
-            "ask its owner or billing contact",
-            role=role,
-        )
+        raise Forbidden("role_cannot_change", role=role, account=account)
     return Actor(account, role)
 
 
 def ensure_staff(principal: Principal, action: str) -> None:
+    """``action`` names what is refused (a key of :data:`prorata.services.messages.ACTIONS`)."""
     if not principal.is_staff:
-        raise Forbidden(f"only the seller's support or account managers may {action}")
+        raise Forbidden("staff_only", action=action)
 
 
 def on_behalf_of(principal: Principal, account: str) -> str | None:

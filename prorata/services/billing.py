@@ -100,7 +100,7 @@ class Billing:
         sub = self._get(sub_id)
         undone = lifecycle.undo(sub)
         if undone is None:
-            locale = self.ctx.accounts[sub.account].locale
+            locale = self.ctx.reader_locale or self.ctx.accounts[sub.account].locale
             return Refusal("nothing_scheduled", wording.refusal("nothing_scheduled", locale))
         self.ledger.save(undone, at, "undo")
         return Outcome("applied", undone)
@@ -110,7 +110,9 @@ class Billing:
         request = self.ledger.request(number)
         if request is None or request.state != "pending":
             sub = self._get(request.subscription) if request else None
-            locale = self.ctx.accounts[sub.account].locale if sub else "en"
+            locale = self.ctx.reader_locale or (
+                self.ctx.accounts[sub.account].locale if sub else "en"
+            )
             message = wording.refusal("unknown_request", locale, request=number)
             return Refusal("unknown_request", message)
         sub = self._get(request.subscription)
@@ -132,7 +134,9 @@ class Billing:
     def pay(self, number: str, at: datetime) -> Outcome | Refusal:
         invoice = self.ledger.invoice(number)
         if invoice is None or invoice.status != "open":
-            message = wording.refusal("unknown_invoice", "en", invoice=number)
+            message = wording.refusal(
+                "unknown_invoice", self.ctx.reader_locale or "en", invoice=number
+            )
             return Refusal("unknown_invoice", message)
         paid = self.ledger.mark_paid(invoice, at)
         sub_ids = {line.subscription for line in paid.lines}

@@ -27,11 +27,16 @@ def load(work: Work, key: str):
     and its version: renewals that fell due before now are caught up first."""
     sub = work.book.subscription(key)
     if sub is None:
-        raise NotFound(f"subscription {key} does not exist")
-    access.ensure_visible(work.principal, sub.account, f"subscription {key}")
+        raise NotFound(kind="subscription", id=key)
+    access.ensure_visible(work.principal, sub.account, "subscription", key)
     if work.billing.catch_up(key, work.at):
         sub = work.book.subscription(key)
     return sub, work.book.version_of(key)
+
+
+def reader_locale(work: Work, account: str) -> str:
+    """The language the caller reads messages in: their own, else the account's."""
+    return work.principal.locale or work.billing.ctx.accounts[account].locale
 
 
 def assigned_seats(work: Work, key: str) -> int:

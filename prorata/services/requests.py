@@ -40,16 +40,14 @@ def decide(
     """``decision``: ``approve`` (approval requests), ``fulfil`` (manual set-ups) or
     ``reject`` (either)."""
     if decision not in _DECISIONS:
-        raise InvalidRequest(
-            f"decision {decision!r}: expected approve, fulfil or reject", code="invalid_decision"
-        )
+        raise InvalidRequest("invalid_decision", code="invalid_decision", decision=decision)
     reason, approve = _DECISIONS[decision]
 
     def apply(work: Work) -> dict:
-        access.ensure_staff(work.principal, f"{decision} requests")
+        access.ensure_staff(work.principal, "decide")
         request = work.book.request(number)
         if request is None:
-            raise NotFound(f"request {number} does not exist")
+            raise NotFound(kind="request", id=number)
         if reason is not None and request.reason != reason:
             raise InvalidRequest(
                 f"request {number} is a {request.reason} request: it cannot be {decision}ed",
@@ -60,7 +58,7 @@ def decide(
         work.book.acting_user = work.principal.user_id
         outcome = work.billing.decide(number, approve, work.at)
         if isinstance(outcome, Refusal):
-            raise Refused(outcome.message, code=outcome.code, request=number)
+            raise Refused(code=outcome.code, message=outcome.message, request=number)
         after = summary(outcome.subscription, work.book.version_of(sub.id))
         audit(work, f"request.{decision}", sub, summary(sub, version), after)
         topic = "request.fulfilled" if decision == "fulfil" else f"request.{decision}d"

@@ -16,7 +16,7 @@ from prorata.core import wording
 from prorata.services import access
 from prorata.services.access import Principal
 from prorata.services.errors import NotFound, Refused
-from prorata.services.recording import assigned_seats, audit, load
+from prorata.services.recording import assigned_seats, audit, load, reader_locale
 from prorata.services.transaction import Work, run
 
 
@@ -28,7 +28,7 @@ def _member(work: Work, account: str, user_id: int) -> None:
         )
     ).one_or_none()
     if found is None:
-        raise NotFound(f"user {user_id} is not a user of account {account}")
+        raise NotFound("not_a_member", user=user_id, account=account)
 
 
 def _held(work: Work, subscription: str, user_id: int):
@@ -52,16 +52,15 @@ def assign(
 ) -> dict:
     def apply(work: Work) -> dict:
         sub, _ = load(work, subscription)
-        access.actor_for_change(work.principal, sub.account, f"subscription {subscription}")
+        access.actor_for_change(work.principal, sub.account, "subscription", subscription)
         _member(work, sub.account, user_id)
-        locale = work.billing.ctx.accounts[sub.account].locale
+        locale = reader_locale(work, sub.account)
         if _held(work, subscription, user_id) is not None:
-            raise Refused(
-                wording.refusal("seat_already_assigned", locale), code="seat_already_assigned"
-            )
+            message = wording.refusal("seat_already_assigned", locale)
+            raise Refused(code="seat_already_assigned", message=message)
         if assigned_seats(work, subscription) >= sub.quantity:
             message = wording.refusal("no_seat_available", locale, quantity=sub.quantity)
-            raise Refused(message, code="no_seat_available")
+            raise Refused(code="no_seat_available", message=message, quantity=sub.quantity)
         before = seats_view(work, subscription, sub.quantity)
         work.connection.execute(
             insert(t.seat_assignments).values(
@@ -88,10 +87,10 @@ def release(
 ) -> dict:
     def apply(work: Work) -> dict:
         sub, _ = load(work, subscription)
-        access.actor_for_change(work.principal, sub.account, f"subscription {subscription}")
+        access.actor_for_change(work.principal, sub.account, "subscription", subscription)
         held = _held(work, subscription, user_id)
         if held is None:
-            raise NotFound(f"user {user_id} holds no seat of subscription {subscription}")
+            raise NotFound("no_seat_held", user=user_id, subscription=subscription)
         before = seats_view(work, subscription, sub.quantity)
         work.connection.execute(
             update(t.seat_assignments)

@@ -39,6 +39,7 @@ from prorata.services.recording import (
     load,
     outcome_view,
     publish,
+    reader_locale,
 )
 from prorata.services.transaction import Work, run
 from prorata.services.views import (
@@ -80,27 +81,18 @@ class ChangeInput:
 
 def _check_version(key: str, expected: int | None, found: int) -> None:
     if expected is not None and expected != found:
-        raise Conflict(
-            f"subscription {key} is at version {found}, not {expected}: it changed since it "
-            "was read; preview again",
-            subscription=key,
-            expected=expected,
-            found=found,
-        )
+        raise Conflict(subscription=key, expected=expected, found=found)
 
 
 def _to_change(work: Work, item: ChangeInput, by) -> Change:
     catalog = work.billing.ctx.catalog
     for plan in (item.plan, *item.add_products):
         if plan is not None and plan not in catalog.plans:
-            raise InvalidRequest(f"plan {plan!r} is not in the catalog", code="unknown_plan")
+            raise InvalidRequest(code="unknown_plan", plan=plan)
     if item.quantity is not None and (
         not isinstance(item.quantity, int) or isinstance(item.quantity, bool) or item.quantity < 1
     ):
-        raise InvalidRequest(
-            f"quantity {item.quantity!r}: expected a whole number of at least 1",
-            code="quantity_invalid",
-        )
+        raise InvalidRequest(code="quantity_invalid", quantity=item.quantity)
     period = None
     if item.period is not None:
         try:
@@ -108,12 +100,10 @@ def _to_change(work: Work, item: ChangeInput, by) -> Change:
         except ValueError:
             choices = ", ".join(u.value for u in PeriodUnit if u.recurring)
             raise InvalidRequest(
-                f"period {item.period!r}: expected one of {choices}", code="invalid_period"
+                code="invalid_period", period=item.period, choices=choices
             ) from None
     if item.timing is not None and item.timing not in _TIMINGS:
-        raise InvalidRequest(
-            f"timing {item.timing!r}: expected immediate or end_of_term", code="invalid_timing"
-        )
+        raise InvalidRequest(code="invalid_timing", timing=item.timing)
     return Change(
         subscription=item.subscription,
         plan=item.plan,
@@ -126,7 +116,7 @@ def _to_change(work: Work, item: ChangeInput, by) -> Change:
 
 
 def _refused(refusal: Refusal, **details) -> Refused:
-    return Refused(refusal.message, code=refusal.code, **details)
+    return Refused(code=refusal.code, message=refusal.message, **details)
 
 
 def _check_seats(work: Work, sub, change: Change) -> None:
@@ -134,13 +124,14 @@ def _check_seats(work: Work, sub, change: Change) -> None:
         return
     assigned = assigned_seats(work, sub.id)
     if change.quantity < assigned:
-        locale = work.billing.ctx.accounts[sub.account].locale
+        locale = reader_locale(work, sub.account)
         params = {
             "assigned": assigned,
             "excess": assigned - change.quantity,
             "quantity": change.quantity,
         }
-        raise Refused(wording.refusal("seats_assigned", locale, **params), code="seats_assigned")
+        message = wording.refusal("seats_assigned", locale, **params)
+        raise Refused(code="seats_assigned", message=message, **params)
 
 
 # services -------------------------------------------------------------------------------
@@ -165,7 +156,7 @@ def preview(engine: Engine, principal: Principal, item: ChangeInput, *, at: date
 
     def quote(work: Work) -> dict:
         sub, version = load(work, item.subscription)
-        by = access.actor_for_change(work.principal, sub.account, f"subscription {sub.id}")
+        by = access.actor_for_change(work.principal, sub.account, "subscription", sub.id)
         change = _to_change(work, item, by)
         _check_version(sub.id, item.expected_version, version)
         _check_seats(work, sub, change)
@@ -198,17 +189,18 @@ def checkout(
 ) -> dict:
     """Apply a cart of changes atomically; one order records them."""
     if not items:
-        raise InvalidRequest("a checkout needs at least one change", code="empty_cart")
+        raise InvalidRequest(code="empty_cart")
     keys = [item.subscription for item in items]
     if len(set(keys)) != len(keys):
-        raise InvalidRequest("a cart may change each subscription once", code="duplicate_item")
+        twice = next(k for k in keys if keys.count(k) > 1)
+        raise InvalidRequest(code="duplicate_item", subscription=twice)
 
     def apply(work: Work) -> dict:
         # Load (and lock) every subscription in key order first: no deadlocks between carts.
         loaded = {k: load(work, k) for k in sorted(keys)}
         accounts = {sub.account for sub, _ in loaded.values()}
         if len(accounts) != 1:
-            raise InvalidRequest("a cart belongs to one account", code="mixed_accounts")
+            raise InvalidRequest(code="mixed_accounts")
         account = accounts.pop()
         order_id = work.connection.execute(
             insert(t.orders)
@@ -226,14 +218,14 @@ def checkout(
         results = []
         for position, item in enumerate(items):
             sub, version = loaded[item.subscription]
-            by = access.actor_for_change(work.principal, sub.account, f"subscription {sub.id}")
+            by = access.actor_for_change(work.principal, sub.account, "subscription", sub.id)
             change = _to_change(work, item, by)
             _check_version(sub.id, item.expected_version, version)
             _check_seats(work, sub, change)
             try:
                 outcome = work.billing.change(change, work.at)
             except StaleVersion as exc:
-                raise Conflict(f"subscription {sub.id} changed meanwhile; retry") from exc
+                raise Conflict("changed_meanwhile", subscription=sub.id) from exc
             if isinstance(outcome, Refusal):
                 raise _refused(outcome, item=position, subscription=sub.id)
             work.connection.execute(
@@ -279,13 +271,11 @@ def cancel(
 ) -> dict:
     """Cancel at the end of the term (the usual unsubscribe, seed 003) or immediately."""
     if timing is not None and timing not in _TIMINGS:
-        raise InvalidRequest(
-            f"timing {timing!r}: expected immediate or end_of_term", code="invalid_timing"
-        )
+        raise InvalidRequest(code="invalid_timing", timing=timing)
 
     def apply(work: Work) -> dict:
         sub, version = load(work, subscription)
-        by = access.actor_for_change(work.principal, sub.account, f"subscription {sub.id}")
+        by = access.actor_for_change(work.principal, sub.account, "subscription", sub.id)
         _check_version(sub.id, expected_version, version)
         work.book.acting_user = work.principal.user_id
         outcome = work.billing.cancel(Cancel(sub.id, timing, by), work.at)
@@ -313,7 +303,7 @@ def undo(
 
     def apply(work: Work) -> dict:
         sub, version = load(work, subscription)
-        access.actor_for_change(work.principal, sub.account, f"subscription {sub.id}")
+        access.actor_for_change(work.principal, sub.account, "subscription", sub.id)
         outcome = work.billing.undo(sub.id, work.at)
         if isinstance(outcome, Refusal):
             raise _refused(outcome, subscription=sub.id)
@@ -346,24 +336,24 @@ def subscribe(
     use would tell them which ids other accounts have.
     """
     if subscription is not None and not principal.is_staff:
-        raise InvalidRequest(
-            "customers cannot choose a subscription id; leave it out", code="id_not_allowed"
-        )
+        raise InvalidRequest(code="id_not_allowed")
     if subscription is None:
         subscription = f"sub_{uuid.uuid4().hex[:20]}"
 
     def apply(work: Work) -> dict:
-        access.ensure_visible(work.principal, account, f"account {account}")
+        access.ensure_visible(work.principal, account, "account", account)
         if account not in work.billing.ctx.accounts:
-            raise NotFound(f"account {account} does not exist")
+            raise NotFound(kind="account", id=account)
         if not work.principal.is_staff and work.principal.memberships[account] == "member":
-            raise access.Forbidden(f"a member of account {account} may not subscribe")
+            raise access.Forbidden("member_cannot_subscribe", account=account)
         if plan not in work.billing.ctx.catalog.plans:
-            raise InvalidRequest(f"plan {plan!r} is not in the catalog", code="unknown_plan")
+            raise InvalidRequest(code="unknown_plan", plan=plan)
         if work.book.subscription(subscription) is not None:
-            raise Conflict(f"subscription {subscription} exists already", code="duplicate_id")
+            raise Conflict(
+                "duplicate_id", code="duplicate_id", kind="subscription", id=subscription
+            )
         if quantity < 1:
-            raise InvalidRequest("quantity must be at least 1", code="quantity_invalid")
+            raise InvalidRequest(code="quantity_invalid", quantity=quantity)
         spec = Subscribe(subscription, account, plan, quantity, billing_day)
         outcome = work.billing.subscribe(spec, work.at, work.book.config.currency)
         sub = outcome.subscription

@@ -80,11 +80,7 @@ def _claim(work: Work, key: str, operation: str, digest: str) -> Any | None:
         )
     ).one()
     if row.request_hash != digest:
-        raise IdempotencyMismatch(
-            f"Idempotency-Key {key!r} was already used for a different request; "
-            "use a new key for a new request",
-            key=key,
-        )
+        raise IdempotencyMismatch(key=key)
     return json.loads(row.response) if row.response else None
 
 
@@ -121,16 +117,18 @@ def run(
     action computed on the way (renewals caught up, say) is shown but never kept.
     """
     if at.tzinfo is None:
-        raise InvalidRequest("the instant of a service call must have a time zone")
+        raise InvalidRequest("naive_instant")
     if key is not None and not (0 < len(key) <= 200):
-        raise InvalidRequest("an Idempotency-Key has 1 to 200 characters", field="key")
+        raise InvalidRequest("key_length", code="invalid_idempotency_key", field="key")
     digest = fingerprint(principal, operation, body)
     for attempt in range(_ATTEMPTS):
         try:
             with engine.connect() as connection, connection.begin() as transaction:
                 config = load_config(connection, principal.tenant_id)
                 book = StoreBook(connection, config)
-                ctx = Context(config.catalog, config.policy, book.accounts)
+                ctx = Context(
+                    config.catalog, config.policy, book.accounts, reader_locale=principal.locale
+                )
                 billing = Billing(ctx, book, config.policy.rounding)
                 work = Work(
                     connection, book, billing, principal, at.astimezone(config.zone), request_id

@@ -506,7 +506,10 @@ def test_a_member_may_read_but_not_preview(world):
         subscriptions.preview(
             world.engine, member, ChangeInput("s1", plan="premium-monthly"), at=world.at(CALL_DAY)
         )
-    assert refused.value.status == 403 and refused.value.details == {"role": "member"}
+    assert refused.value.status == 403 and refused.value.details == {
+        "role": "member",
+        "account": "corp",
+    }
 
 
 @pytest.mark.parametrize(
