@@ -413,8 +413,13 @@ class StoreBook:
         return doc_id
 
     def credit(self, account: str, currency: str) -> Money:
+        """The balance, with the account row locked: credit is consumed by whoever holds it."""
+        self._lock_account(self.accounts.id_of(account))
+        return self.balance(account, currency)
+
+    def balance(self, account: str, currency: str) -> Money:
+        """The account's credit balance as read now, without a lock (previews, views)."""
         account_id = self.accounts.id_of(account)
-        self._lock_account(account_id)  # credit is consumed by whoever holds the account row
         units = self.connection.execute(
             select(func.coalesce(func.sum(t.ledger_entries.c.amount_minor), 0)).where(
                 t.ledger_entries.c.account_id == account_id,
@@ -426,12 +431,15 @@ class StoreBook:
     def _local(self, value: datetime | None) -> datetime | None:
         return None if value is None else value.astimezone(self.zone)
 
-    def _documents(self, where) -> list[Document]:
+    def documents(self, where, *, limit: int | None = None, offset: int = 0) -> list[Document]:
+        """The tenant's documents matching ``where`` (a SQL condition), in issue order."""
         rows = self.connection.execute(
             select(t.documents, t.accounts.c.key.label("account_key"))
             .join(t.accounts, t.accounts.c.id == t.documents.c.account_id)
             .where(t.documents.c.tenant_id == self.tenant_id, where)
             .order_by(t.documents.c.id)
+            .limit(limit)
+            .offset(offset)
         ).all()
         if not rows:
             return []
@@ -486,9 +494,7 @@ class StoreBook:
         return CreditNote(**common, refers_to=row.refers_to, credited_to=row.credited_to)
 
     def invoice(self, number: str) -> Invoice | None:
-        found = self._documents(
-            (t.documents.c.number == number) & (t.documents.c.type == "invoice")
-        )
+        found = self.documents((t.documents.c.number == number) & (t.documents.c.type == "invoice"))
         return found[0] if found else None
 
     def mark_paid(self, invoice: Invoice, at: datetime) -> Invoice:
@@ -526,7 +532,9 @@ class StoreBook:
             decided_at=self._local(row.decided_at),
         )
 
-    def _requests(self, *where) -> list[Request]:
+    def requests(self, *where) -> list[Request]:
+        """The tenant's requests matching ``where`` (SQL conditions on requests or their
+        subscription), by number."""
         rows = self.connection.execute(
             select(t.requests, t.subscriptions.c.key.label("subscription_key"))
             .join(t.subscriptions, t.subscriptions.c.id == t.requests.c.subscription_id)
@@ -559,13 +567,13 @@ class StoreBook:
         return Request(number, sub_id, reason, action, at)
 
     def pending_request(self, sub_id: str) -> Request | None:
-        found = self._requests(
+        found = self.requests(
             t.requests.c.subscription_id == self.row_id(sub_id), t.requests.c.state == "pending"
         )
         return found[0] if found else None
 
     def request(self, number: int) -> Request | None:
-        found = self._requests(t.requests.c.number == number)
+        found = self.requests(t.requests.c.number == number)
         return found[0] if found else None
 
     def decide(self, request: Request, state: str, at: datetime) -> Request:
@@ -584,7 +592,7 @@ class StoreBook:
         book = Book()
         for key in self.subscription_keys():
             book.subscriptions[key] = self.subscription(key)
-        book.documents = self._documents(t.documents.c.id.is_not(None))
+        book.documents = self.documents(t.documents.c.id.is_not(None))
         entries = self.connection.execute(
             select(t.ledger_entries, t.accounts.c.key.label("account_key"))
             .join(t.accounts, t.accounts.c.id == t.ledger_entries.c.account_id)
@@ -601,5 +609,5 @@ class StoreBook:
             )
             for e in entries
         ]
-        book.requests = self._requests()
+        book.requests = self.requests()
         return book

@@ -97,6 +97,8 @@ def setup_command(
     loaded = prepare(database, demo=demo)
     where = database_url(database)
     typer.echo(f"database ready: {where}" + (f" (demo: {', '.join(loaded)})" if loaded else ""))
+    for slug, token in loaded.items():
+        typer.echo(f"  {slug}: API token {token} (all scopes; shown once)")
 
 
 @app.command("serve")
@@ -107,7 +109,71 @@ def serve_command(
     """Serve the API and portal."""
     import uvicorn
 
-    uvicorn.run("prorata.web.app:app", host=host, port=port)
+    uvicorn.run("prorata.web.app:app_from_environment", factory=True, host=host, port=port)
+
+
+@app.command("token")
+def token_command(
+    tenant: str = typer.Argument(..., help="The tenant's slug."),
+    name: str = typer.Option("api", help="What the token is for."),
+    scopes: str = typer.Option("read write", help="Space-separated: read write support admin."),
+    expires_in_days: int | None = typer.Option(None, help="Days until it expires."),
+    database: str | None = typer.Option(None, "--database", help="SQLAlchemy URL."),
+) -> None:
+    """Issue an API token; it is printed once and stored only as a hash."""
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import select
+
+    from prorata.adapters import schema as t
+    from prorata.adapters.database import make_engine
+    from prorata.services.credentials import issue_token
+    from prorata.services.errors import ServiceError
+
+    engine = make_engine(database)
+    now = datetime.now(UTC)
+    expires = None if expires_in_days is None else now + timedelta(days=expires_in_days)
+    with engine.begin() as connection:
+        tenant_id = connection.execute(
+            select(t.tenants.c.id).where(t.tenants.c.slug == tenant)
+        ).scalar_one_or_none()
+        if tenant_id is None:
+            raise typer.BadParameter(f"no tenant {tenant!r}", param_hint="TENANT")
+        try:
+            raw = issue_token(
+                connection, tenant_id, name=name, scopes=scopes, now=now, expires_at=expires
+            )
+        except ServiceError as exc:
+            raise typer.BadParameter(exc.message, param_hint="--scopes") from None
+    typer.echo(raw)
+
+
+webhooks_app = typer.Typer(help="Webhook delivery.")
+app.add_typer(webhooks_app, name="webhooks")
+
+
+@webhooks_app.command("deliver")
+def deliver_command(
+    once: bool = typer.Option(False, "--once", help="One round, then exit."),
+    interval: float = typer.Option(2.0, help="Seconds between idle rounds."),
+    database: str | None = typer.Option(None, "--database", help="SQLAlchemy URL."),
+) -> None:
+    """Deliver the outbox's events to the webhook endpoints (several may run at once)."""
+    import threading
+
+    from prorata.adapters.database import make_engine
+    from prorata.adapters.webhook_delivery import Dispatcher
+
+    dispatcher = Dispatcher(make_engine(database))
+    if once:
+        fanned, delivered = dispatcher.run_once()
+        typer.echo(f"events_fanned_out={fanned} deliveries_attempted={delivered}")
+        return
+    stop = threading.Event()
+    try:
+        dispatcher.run_forever(stop, interval)
+    except KeyboardInterrupt:
+        stop.set()
 
 
 def main() -> None:

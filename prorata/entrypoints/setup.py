@@ -20,6 +20,7 @@ from prorata.adapters.store import StoreBook, load_config
 from prorata.adapters.tenants import add_membership, add_user
 from prorata.scenario.loader import load_scenario
 from prorata.scenario.on_store import billing_on, simulate_on_store
+from prorata.services.credentials import SCOPES, issue_token
 
 DEMO = Path(__file__).resolve().parents[2] / "demo"
 CUSTOMER_USERS = (("owner", "owner"), ("billing", "billing_contact"), ("member", "member"))
@@ -32,10 +33,11 @@ def _tenant(engine: Engine, slug: str) -> int | None:
         ).scalar_one_or_none()
 
 
-def load_demo(engine: Engine, folder: Path = DEMO, now: datetime | None = None) -> list[str]:
-    """Load every demo scenario not loaded yet; returns the slugs loaded."""
+def load_demo(engine: Engine, folder: Path = DEMO, now: datetime | None = None) -> dict[str, str]:
+    """Load every demo scenario not loaded yet; returns the slugs loaded, each with an API
+    token holding every scope (its only copy)."""
     now = now or datetime.now(UTC)
-    loaded = []
+    loaded = {}
     for path in sorted(folder.glob("*.yaml")):
         slug = path.stem
         if _tenant(engine, slug) is not None:
@@ -57,16 +59,18 @@ def load_demo(engine: Engine, folder: Path = DEMO, now: datetime | None = None) 
                     )
                     add_membership(connection, user, account_id, role)
             add_user(connection, tenant_id, f"support@{slug}.example", staff_role="support")
-        loaded.append(slug)
+            loaded[slug] = issue_token(
+                connection, tenant_id, name="demo", scopes=list(SCOPES), now=now
+            )
     return loaded
 
 
-def prepare(url: str | None = None, *, demo: bool = True) -> list[str]:
+def prepare(url: str | None = None, *, demo: bool = True) -> dict[str, str]:
     """Migrate the database at ``url`` (default: ``PRORATA_DATABASE_URL`` or the SQLite
     file under ``./var/``) and load the demo tenants."""
     engine = make_engine(url)
     try:
         migrate(engine)
-        return load_demo(engine) if demo else []
+        return load_demo(engine) if demo else {}
     finally:
         engine.dispose()

@@ -22,6 +22,7 @@ from prorata.core import lifecycle, wording
 from prorata.core.changes import Context, Quote, Refusal, evaluate
 from prorata.core.documents import Document, Line, issue_credit_note, issue_invoice
 from prorata.core.model import Cancel, Change, Subscribe
+from prorata.core.money import Money, total
 from prorata.core.subscription import Subscription
 from prorata.services.book import Ledger, Request
 
@@ -177,22 +178,48 @@ class Billing:
             sub = sub.evolve(pending_lines=(*sub.pending_lines, *routing.pending))
         docs: list[Document] = []
         if routing.credit_note:
-            note, entries = issue_credit_note(
-                number=self.ledger.next_number("CN"),
-                issued_at=at,
-                account=self.ctx.accounts[sub.account],
-                currency=sub.currency,
-                lines=routing.credit_note,
-                refers_to=quote.refers_to,
-                credited_to=routing.credited_to,
-                rounding=self.rounding,
-            )
+            note, entries = self._credit_note(quote, at, self.ledger.next_number("CN"))
             self.ledger.record(note, entries)
             docs.append(note)
         reason = "schedule" if quote.timing == "end_of_term" else quote.kind
         docs.extend(self._bill(sub, routing.invoice, at, reason))
         status = "scheduled" if quote.timing == "end_of_term" else "applied"
         return Outcome(status, self._get(sub.id), quote=quote, documents=tuple(docs))
+
+    def drafts(self, quote: Quote, at: datetime, balance: Money) -> tuple[Document, ...]:
+        """The documents :meth:`apply` would issue for ``quote`` at ``at`` when the account
+        holds ``balance`` of credit, numbered ``DRAFT``; nothing is recorded."""
+        sub = quote.subscription
+        docs: list[Document] = []
+        if quote.routing.credit_note:
+            note, entries = self._credit_note(quote, at, "DRAFT")
+            balance = total((balance, *(e.amount for e in entries)), balance.currency)
+            docs.append(note)
+        if quote.routing.invoice:
+            invoice, _ = issue_invoice(
+                number="DRAFT",
+                issued_at=at,
+                account=self.ctx.accounts[sub.account],
+                currency=sub.currency,
+                lines=list(quote.routing.invoice),
+                credit_balance=balance,
+                rounding=self.rounding,
+            )
+            docs.append(invoice)
+        return tuple(docs)
+
+    def _credit_note(self, quote: Quote, at: datetime, number: str):
+        sub = quote.subscription
+        return issue_credit_note(
+            number=number,
+            issued_at=at,
+            account=self.ctx.accounts[sub.account],
+            currency=sub.currency,
+            lines=quote.routing.credit_note,
+            refers_to=quote.refers_to,
+            credited_to=quote.routing.credited_to,
+            rounding=self.rounding,
+        )
 
     def _bill(
         self,

@@ -12,14 +12,17 @@ from datetime import datetime
 from sqlalchemy import Engine
 
 from prorata.adapters import journal
+from prorata.adapters import schema as t
 from prorata.core.changes import Refusal
 from prorata.services import access
 from prorata.services.access import Principal
 from prorata.services.errors import InvalidRequest, NotFound, Refused
 from prorata.services.recording import audit, outcome_view, publish
+from prorata.services.subscriptions import visible_account_ids
 from prorata.services.transaction import Work, run
 from prorata.services.views import request_view, summary
 
+REQUEST_STATES = ("pending", "approved", "rejected")
 _DECISIONS = {
     "approve": ("approval_required", True),
     "fulfil": ("manual_fulfillment", True),
@@ -71,3 +74,37 @@ def decide(
 
     body = {"request": number, "decision": decision}
     return run(engine, principal, "decide", body, apply, at=at, key=key, request_id=request_id)
+
+
+def _visible_requests(work: Work, *where):
+    ids = visible_account_ids(work)
+    if ids is not None:
+        where = (*where, t.subscriptions.c.account_id.in_(ids))
+    return work.book.requests(*where)
+
+
+def list_requests(
+    engine: Engine, principal: Principal, *, at: datetime, state: str | None = None
+) -> dict:
+    """Requests on the subscriptions the caller may see (staff: all), by number."""
+    if state is not None and state not in REQUEST_STATES:
+        raise InvalidRequest(
+            "invalid_value", field="state", value=state, why=", ".join(REQUEST_STATES)
+        )
+
+    def read(work: Work) -> dict:
+        where = () if state is None else (t.requests.c.state == state,)
+        return {"items": [request_view(r) for r in _visible_requests(work, *where)]}
+
+    body = {"state": state}
+    return run(engine, principal, "request.list", body, read, at=at, write=False)
+
+
+def get_request(engine: Engine, principal: Principal, number: int, *, at: datetime) -> dict:
+    def read(work: Work) -> dict:
+        found = _visible_requests(work, t.requests.c.number == number)
+        if not found:
+            raise NotFound(kind="request", id=number)
+        return request_view(found[0])
+
+    return run(engine, principal, "request.read", {"request": number}, read, at=at, write=False)

@@ -124,3 +124,14 @@ def seats_view(work: Work, subscription: str, quantity: int) -> dict:
     )
     holders = [{"user": r.user_id, "since": r.assigned_at.isoformat()} for r in rows]
     return {"subscription": subscription, "seats": quantity, "assigned": holders}
+
+
+def list_seats(engine: Engine, principal: Principal, subscription: str, *, at: datetime) -> dict:
+    """Who holds the seats of ``subscription`` now."""
+
+    def read(work: Work) -> dict:
+        sub, _ = load(work, subscription)
+        return seats_view(work, subscription, sub.quantity)
+
+    body = {"subscription": subscription}
+    return run(engine, principal, "seat.list", body, read, at=at, write=False)

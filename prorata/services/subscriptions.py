@@ -21,15 +21,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, insert, update
+from sqlalchemy import Engine, insert, select, update
 
 from prorata.adapters import codec
 from prorata.adapters import schema as t
 from prorata.adapters.store import StaleVersion
-from prorata.core import wording
+from prorata.core import lifecycle, wording
 from prorata.core.calendar import PeriodUnit
-from prorata.core.changes import Refusal, evaluate
+from prorata.core.changes import Quote, Refusal, evaluate
+from prorata.core.documents import Invoice
 from prorata.core.model import Cancel, Change, Subscribe
+from prorata.core.money import Money, round_amount, total
 from prorata.services import access
 from prorata.services.access import Principal
 from prorata.services.errors import Conflict, InvalidRequest, NotFound, Refused
@@ -44,6 +46,7 @@ from prorata.services.recording import (
 from prorata.services.transaction import Work, run
 from prorata.services.views import (
     document_view,
+    instant,
     quote_view,
     subscription_view,
     summary,
@@ -134,18 +137,116 @@ def _check_seats(work: Work, sub, change: Change) -> None:
         raise Refused(code="seats_assigned", message=message, **params)
 
 
+def order_summary(work: Work, sub, quote: Quote) -> dict:
+    """Seed 004's checkout page: the billing period from today, seats, rate, then the
+    documents the checkout would issue now (drafts, same core code) with the credit used and
+    the total due."""
+    after = quote.subscription or sub
+    plan = work.billing.ctx.catalog.plan(after.plan)
+    balance = work.book.balance(sub.account, sub.currency)
+    drafts = work.billing.drafts(quote, work.at, balance)
+    invoices = [d for d in drafts if isinstance(d, Invoice)]
+    notes = [d for d in drafts if not isinstance(d, Invoice)]
+    zero = Money.zero(sub.currency)
+    starts = [line.start for line in quote.lines if line.start is not None]
+    ends = [line.end for line in quote.lines if line.end is not None]
+    return {
+        "currency": sub.currency,
+        "period_start": instant(min(starts)) if starts else None,
+        "period_end": instant(max(ends)) if ends else None,
+        "plan": after.plan,
+        "seats": after.quantity,
+        "rate": str(plan.price),
+        "rate_period": str(plan.period),
+        "credit_balance": str(balance),
+        "subtotal": str(total((d.subtotal for d in invoices), sub.currency)),
+        "tax": str(total((d.tax for d in invoices), sub.currency)),
+        "credit_used": str(total((d.credit_applied for d in invoices), sub.currency)),
+        "credit_note_total": str(total((d.total for d in notes), sub.currency)),
+        "total_due": str(
+            total((d.amount_due for d in invoices), sub.currency) if invoices else zero
+        ),
+        "documents": [document_view(d) for d in drafts],
+    }
+
+
+def visible_account_ids(work: Work, account: str | None = None) -> list[int] | None:
+    """Account row ids the caller may list (``None``: all of the tenant's), narrowed to
+    ``account`` when given (the caller must be allowed to see it)."""
+    if account is not None:
+        return [work.book.accounts.id_of(account)]
+    if work.principal.is_staff:
+        return None
+    return [work.book.accounts.id_of(k) for k in work.principal.memberships]
+
+
 # services -------------------------------------------------------------------------------
+
+
+def detail(work: Work, sub, version: int) -> dict:
+    """The subscription as seed 000's product page shows it: signup date, recurring amount
+    (list price × quantity per item, rounded once per item), cycle, next due date, payment
+    method, status; plus the seats assigned."""
+    account = work.billing.ctx.accounts[sub.account]
+    catalog = work.billing.ctx.catalog
+    rounding = work.billing.rounding
+    amounts = [
+        round_amount(catalog.plan(i.plan).price * i.quantity, sub.currency, rounding)
+        for i in sub.items
+        if catalog.plan(i.plan).period.recurring
+    ]
+    due = lifecycle.due_at(sub)
+    return subscription_view(sub, version) | {
+        "currency": sub.currency,
+        "signed_up_at": sub.started_at.isoformat(),
+        "recurring_amount": str(total(amounts, sub.currency)) if amounts else None,
+        "next_due_at": None if due is None else due.isoformat(),
+        "payment_method": account.payment_method,
+        "seats_assigned": assigned_seats(work, sub.id),
+    }
 
 
 def get_subscription(engine: Engine, principal: Principal, key: str, *, at: datetime) -> dict:
     def read(work: Work) -> dict:
         sub, version = load(work, key)
-        view = subscription_view(sub, version)
-        view["seats_assigned"] = assigned_seats(work, key)
-        return view
+        return detail(work, sub, version)
 
     body = {"subscription": key}
     return run(engine, principal, "subscription.read", body, read, at=at, write=False)
+
+
+def list_subscriptions(
+    engine: Engine,
+    principal: Principal,
+    *,
+    at: datetime,
+    account: str | None = None,
+    status: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> dict:
+    """The subscriptions the caller may see, oldest first; ``account`` and ``status`` filter.
+    Renewals that fell due are shown caught up (but kept only by the bill run)."""
+
+    def read(work: Work) -> dict:
+        if account is not None:
+            access.ensure_visible(work.principal, account, "account", account)
+        query = select(t.subscriptions.c.key).where(
+            t.subscriptions.c.tenant_id == work.principal.tenant_id
+        )
+        visible = visible_account_ids(work, account)
+        if visible is not None:
+            query = query.where(t.subscriptions.c.account_id.in_(visible))
+        if status is not None:
+            query = query.where(t.subscriptions.c.status == status)
+        keys = work.connection.execute(
+            query.order_by(t.subscriptions.c.id).limit(limit).offset(offset)
+        ).scalars()
+        items = [detail(work, *load(work, key)) for key in list(keys)]
+        return {"items": items, "limit": limit, "offset": offset}
+
+    body = {"account": account, "status": status, "limit": limit, "offset": offset}
+    return run(engine, principal, "subscription.list", body, read, at=at, write=False)
 
 
 def preview(engine: Engine, principal: Principal, item: ChangeInput, *, at: datetime) -> dict:
@@ -173,9 +274,80 @@ def preview(engine: Engine, principal: Principal, item: ChangeInput, *, at: date
             "version": version,
             "allowed": True,
             "quote": quote_view(outcome),
+            "summary": order_summary(work, sub, outcome),
         }
 
     return run(engine, principal, "subscription.preview", item.body(), quote, at=at, write=False)
+
+
+def check_cart(items: list[ChangeInput]) -> None:
+    if not items:
+        raise InvalidRequest(code="empty_cart")
+    keys = [item.subscription for item in items]
+    if len(set(keys)) != len(keys):
+        twice = next(k for k in keys if keys.count(k) > 1)
+        raise InvalidRequest(code="duplicate_item", subscription=twice)
+
+
+def apply_cart(work: Work, items: list[ChangeInput]) -> dict:
+    """Apply ``items`` in ``work``'s transaction: all or none; one order records them."""
+    check_cart(items)
+    keys = [item.subscription for item in items]
+    # Load (and lock) every subscription in key order first: no deadlocks between carts.
+    loaded = {k: load(work, k) for k in sorted(keys)}
+    accounts = {sub.account for sub, _ in loaded.values()}
+    if len(accounts) != 1:
+        raise InvalidRequest(code="mixed_accounts")
+    account = accounts.pop()
+    order_id = work.connection.execute(
+        insert(t.orders)
+        .values(
+            tenant_id=work.principal.tenant_id,
+            account_id=work.book.accounts.id_of(account),
+            created_by=work.principal.user_id,
+            status="open",
+            created_at=work.at,
+        )
+        .returning(t.orders.c.id)
+    ).scalar_one()
+    work.book.order_id = order_id
+    work.book.acting_user = work.principal.user_id
+    results = []
+    for position, item in enumerate(items):
+        sub, version = loaded[item.subscription]
+        by = access.actor_for_change(work.principal, sub.account, "subscription", sub.id)
+        change = _to_change(work, item, by)
+        _check_version(sub.id, item.expected_version, version)
+        _check_seats(work, sub, change)
+        try:
+            outcome = work.billing.change(change, work.at)
+        except StaleVersion as exc:
+            raise Conflict("changed_meanwhile", subscription=sub.id) from exc
+        if isinstance(outcome, Refusal):
+            raise _refused(outcome, item=position, subscription=sub.id)
+        work.connection.execute(
+            insert(t.order_items).values(
+                order_id=order_id,
+                position=position,
+                subscription_id=work.book.row_id(sub.id),
+                action=codec.encode(change),
+                expected_version=item.expected_version,
+                outcome=outcome.status,
+            )
+        )
+        after_version = work.book.version_of(sub.id)
+        audit(
+            work,
+            f"subscription.change.{outcome.status}",
+            sub,
+            summary(sub, version),
+            summary(outcome.subscription, after_version),
+        )
+        publish(work, f"subscription.change.{outcome.status}", outcome)
+        results.append(outcome_view(work, outcome))
+    status = "completed" if all(r["status"] != "requested" for r in results) else "requested"
+    work.connection.execute(update(t.orders).where(t.orders.c.id == order_id).values(status=status))
+    return {"order": order_id, "status": status, "items": results}
 
 
 def checkout(
@@ -188,71 +360,10 @@ def checkout(
     request_id: str | None = None,
 ) -> dict:
     """Apply a cart of changes atomically; one order records them."""
-    if not items:
-        raise InvalidRequest(code="empty_cart")
-    keys = [item.subscription for item in items]
-    if len(set(keys)) != len(keys):
-        twice = next(k for k in keys if keys.count(k) > 1)
-        raise InvalidRequest(code="duplicate_item", subscription=twice)
+    check_cart(items)
 
     def apply(work: Work) -> dict:
-        # Load (and lock) every subscription in key order first: no deadlocks between carts.
-        loaded = {k: load(work, k) for k in sorted(keys)}
-        accounts = {sub.account for sub, _ in loaded.values()}
-        if len(accounts) != 1:
-            raise InvalidRequest(code="mixed_accounts")
-        account = accounts.pop()
-        order_id = work.connection.execute(
-            insert(t.orders)
-            .values(
-                tenant_id=work.principal.tenant_id,
-                account_id=work.book.accounts.id_of(account),
-                created_by=work.principal.user_id,
-                status="open",
-                created_at=work.at,
-            )
-            .returning(t.orders.c.id)
-        ).scalar_one()
-        work.book.order_id = order_id
-        work.book.acting_user = work.principal.user_id
-        results = []
-        for position, item in enumerate(items):
-            sub, version = loaded[item.subscription]
-            by = access.actor_for_change(work.principal, sub.account, "subscription", sub.id)
-            change = _to_change(work, item, by)
-            _check_version(sub.id, item.expected_version, version)
-            _check_seats(work, sub, change)
-            try:
-                outcome = work.billing.change(change, work.at)
-            except StaleVersion as exc:
-                raise Conflict("changed_meanwhile", subscription=sub.id) from exc
-            if isinstance(outcome, Refusal):
-                raise _refused(outcome, item=position, subscription=sub.id)
-            work.connection.execute(
-                insert(t.order_items).values(
-                    order_id=order_id,
-                    position=position,
-                    subscription_id=work.book.row_id(sub.id),
-                    action=codec.encode(change),
-                    expected_version=item.expected_version,
-                    outcome=outcome.status,
-                )
-            )
-            after_version = work.book.version_of(sub.id)
-            audit(
-                work,
-                f"subscription.change.{outcome.status}",
-                sub,
-                summary(sub, version),
-                summary(outcome.subscription, after_version),
-            )
-            publish(work, f"subscription.change.{outcome.status}", outcome)
-            results.append(outcome_view(work, outcome))
-        status = "completed" if all(r["status"] != "requested" for r in results) else "requested"
-        work.connection.execute(
-            update(t.orders).where(t.orders.c.id == order_id).values(status=status)
-        )
-        return {"order": order_id, "status": status, "items": results}
+        return apply_cart(work, items)
 
     body = {"items": [item.body() for item in items]}
     return run(engine, principal, "checkout", body, apply, at=at, key=key, request_id=request_id)

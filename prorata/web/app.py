@@ -1,27 +1,113 @@
-"""The HTTP entry point. Until the API and portal land, it serves a status page and previews
-the seed scenarios through the same simulator the CLI uses."""
+"""The HTTP entry point: the API under ``/v1`` (OpenAPI 3.1 at ``/openapi.json``, docs at
+``/docs``), a health check, and the webhook dispatcher running beside the server.
+
+:func:`create_app` builds an app over an engine; ``prorata serve`` and the tests call it.
+Only this entry point reads the clock (``clock``), and every route hands the instant to the
+services, so tests can run the API at any date.
+"""
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+import threading
+from collections.abc import Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+
+from fastapi import APIRouter, FastAPI
 from fastapi.responses import HTMLResponse
+from sqlalchemy import Engine
 
 from prorata import __version__
+from prorata.web import problems
+from prorata.web.routes import accounts, billing, documents, webhooks
 
-app = FastAPI(title="prorata", version=__version__)
+DESCRIPTION = """\
+prorata's API: preview and apply subscription changes, carts and checkout, cancellations,
+seats, requests for support, invoices, credit notes, receipts, account credit and webhooks.
+
+Authenticate with `Authorization: Bearer <token>`: an API token (`prt_…`, scopes `read`,
+`write`, `support`, `admin`) or a portal session (`prs_…`, the user's roles). Send an
+`Idempotency-Key` on every POST. Errors are `application/problem+json` with a stable `code`;
+`Accept-Language: fr` gives French messages.
+"""
 
 
-@app.get("/", response_class=HTMLResponse)
-def home() -> str:
-    return (
-        "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>prorata</title></head>"
-        "<body><h1>prorata</h1><p>The subscription-change engine is running. "
-        "The API and the customer portal are not served yet; use "
-        "<code>prorata simulate FILE</code> meanwhile.</p>"
-        "<p><a href='/healthz'>health</a></p></body></html>"
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def create_app(
+    engine: Engine | None = None,
+    *,
+    clock: Callable[[], datetime] = _now,
+    dispatch_webhooks: bool = False,
+) -> FastAPI:
+    """The API over ``engine`` (default: ``PRORATA_DATABASE_URL`` or ``./var/prorata.db``).
+    ``dispatch_webhooks`` runs the webhook dispatcher in a thread while the app is up."""
+    if engine is None:
+        from prorata.adapters.database import make_engine
+
+        engine = make_engine()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        stop = threading.Event()
+        worker = None
+        if dispatch_webhooks:
+            from prorata.adapters.webhook_delivery import Dispatcher
+
+            dispatcher = Dispatcher(engine)
+            worker = threading.Thread(
+                target=dispatcher.run_forever, args=(stop,), name="webhooks", daemon=True
+            )
+            worker.start()
+        yield
+        stop.set()
+        if worker is not None:
+            worker.join(timeout=15)
+
+    app = FastAPI(
+        title="prorata",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        responses={
+            400: problems.PROBLEM_RESPONSE,
+            401: problems.PROBLEM_RESPONSE,
+            403: problems.PROBLEM_RESPONSE,
+            404: problems.PROBLEM_RESPONSE,
+            409: problems.PROBLEM_RESPONSE,
+            422: problems.PROBLEM_RESPONSE,
+            500: problems.PROBLEM_RESPONSE,
+        },
     )
+    app.state.engine = engine
+    app.state.clock = clock
+    problems.install(app)
+
+    v1 = APIRouter(prefix="/v1")
+    for module in (billing, accounts, documents, webhooks):
+        v1.include_router(module.router)
+    app.include_router(v1)
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def home() -> str:
+        return (
+            "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+            "<title>prorata</title></head><body><h1>prorata</h1>"
+            "<p>The subscription-change engine is running.</p>"
+            "<ul><li><a href='/docs'>API documentation</a></li>"
+            "<li><a href='/openapi.json'>OpenAPI</a></li>"
+            "<li><a href='/healthz'>health</a></li></ul></body></html>"
+        )
+
+    @app.get("/healthz", tags=["health"], summary="Liveness")
+    def health() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    return app
 
 
-@app.get("/healthz")
-def health() -> dict[str, str]:
-    return {"status": "ok", "version": __version__}
+def app_from_environment() -> FastAPI:
+    """The served app (uvicorn factory): the configured database, webhooks dispatched."""
+    return create_app(dispatch_webhooks=True)

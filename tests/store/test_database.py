@@ -65,8 +65,9 @@ def test_instants_are_stored_in_utc_and_naive_ones_refused(engine):
 def test_demo_loads_once_with_history_up_to_now(engine):
     now = datetime(2026, 11, 22, tzinfo=UTC)
     loaded = load_demo(engine, now=now)
-    assert loaded == ["aircall-contract", "gotoassist-seats", "kajoom-hosting"]
-    assert load_demo(engine, now=now) == []
+    assert list(loaded) == ["aircall-contract", "gotoassist-seats", "kajoom-hosting"]
+    assert all(token.startswith("prt_") for token in loaded.values())
+    assert load_demo(engine, now=now) == {}
     with engine.connect() as connection:
         documents = connection.execute(select(func.count()).select_from(t.documents)).scalar()
         users = connection.execute(select(func.count()).select_from(t.users)).scalar()

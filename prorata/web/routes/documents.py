@@ -1,0 +1,77 @@
+"""Invoices, credit notes, payment history and receipts."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query
+
+from prorata.services import documents
+from prorata.web.deps import Call, reader
+
+router = APIRouter(tags=["documents"])
+Read = Annotated[Call, Depends(reader("read"))]
+Limit = Annotated[int, Query(ge=1, le=200)]
+Offset = Annotated[int, Query(ge=0, le=1_000_000)]
+AccountKey = Annotated[str | None, Query(max_length=100)]
+
+
+@router.get("/invoices", summary="Invoices, oldest first")
+def list_invoices(
+    call: Read,
+    account: AccountKey = None,
+    status: Literal["open", "paid"] | None = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> dict:
+    return documents.list_documents(
+        call.engine,
+        call.principal,
+        at=call.at,
+        type="invoice",
+        account=account,
+        status=status,
+        limit=limit,
+        offset=offset,
+    )
+
+
+@router.get("/invoices/{number}", summary="An invoice and its payments")
+def get_invoice(number: str, call: Read) -> dict:
+    return documents.get_document(call.engine, call.principal, number, at=call.at, type="invoice")
+
+
+@router.get("/credit-notes", summary="Credit notes, oldest first")
+def list_credit_notes(
+    call: Read, account: AccountKey = None, limit: Limit = 50, offset: Offset = 0
+) -> dict:
+    return documents.list_documents(
+        call.engine,
+        call.principal,
+        at=call.at,
+        type="credit_note",
+        account=account,
+        limit=limit,
+        offset=offset,
+    )
+
+
+@router.get("/credit-notes/{number}", summary="A credit note")
+def get_credit_note(number: str, call: Read) -> dict:
+    return documents.get_document(
+        call.engine, call.principal, number, at=call.at, type="credit_note"
+    )
+
+
+@router.get("/payments", summary="Payment history")
+def list_payments(
+    call: Read, account: AccountKey = None, limit: Limit = 50, offset: Offset = 0
+) -> dict:
+    return documents.list_payments(
+        call.engine, call.principal, at=call.at, account=account, limit=limit, offset=offset
+    )
+
+
+@router.get("/payments/{payment}/receipt", summary="The receipt of a payment")
+def get_receipt(payment: int, call: Read) -> dict:
+    return documents.get_receipt(call.engine, call.principal, payment, at=call.at)
