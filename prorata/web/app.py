@@ -9,17 +9,22 @@ services, so tests can run the API at any date.
 from __future__ import annotations
 
 import threading
+import time
+import uuid
 from collections.abc import Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
-from fastapi import APIRouter, FastAPI
+import structlog
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy import Engine
 
 from prorata import __version__
 from prorata.web import problems
 from prorata.web.routes import accounts, billing, documents, webhooks
+
+log = structlog.get_logger("prorata.api")
 
 DESCRIPTION = """\
 prorata's API: preview and apply subscription changes, carts and checkout, cancellations,
@@ -84,6 +89,25 @@ def create_app(
     app.state.engine = engine
     app.state.clock = clock
     problems.install(app)
+
+    @app.middleware("http")
+    async def request_log(request: Request, call_next):
+        """Every response names its request (``X-Request-Id``: the caller's, else a new one);
+        one structured log line per request."""
+        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        request.state.request_id = request_id
+        started = time.perf_counter()
+        response = await call_next(request)
+        response.headers["X-Request-Id"] = request_id
+        log.info(
+            "request",
+            method=request.method,
+            path=request.url.path,
+            status=response.status_code,
+            ms=round((time.perf_counter() - started) * 1000, 1),
+            request_id=request_id,
+        )
+        return response
 
     v1 = APIRouter(prefix="/v1")
     for module in (billing, accounts, documents, webhooks):
