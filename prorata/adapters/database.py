@@ -64,7 +64,10 @@ def _sqlite_engine(url: str, path: str | None) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection):
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Writers take the write lock at BEGIN, so they queue instead of failing midway;
+        # readers (execution option sqlite_begin="DEFERRED") run beside them on a snapshot.
+        mode = connection.get_execution_options().get("sqlite_begin", "IMMEDIATE")
+        connection.exec_driver_sql(f"BEGIN {'DEFERRED' if mode == 'DEFERRED' else 'IMMEDIATE'}")
 
     return engine
 

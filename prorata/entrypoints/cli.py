@@ -164,16 +164,16 @@ def deliver_command(
     from prorata.adapters.database import make_engine
     from prorata.adapters.webhook_delivery import Dispatcher
 
-    dispatcher = Dispatcher(make_engine(database))
-    if once:
-        fanned, delivered = dispatcher.run_once()
-        typer.echo(f"events_fanned_out={fanned} deliveries_attempted={delivered}")
-        return
-    stop = threading.Event()
-    try:
-        dispatcher.run_forever(stop, interval)
-    except KeyboardInterrupt:
-        stop.set()
+    with Dispatcher(make_engine(database)) as dispatcher:
+        if once:
+            fanned, delivered = dispatcher.run_until_idle()
+            typer.echo(f"events_fanned_out={fanned} deliveries_attempted={delivered}")
+            return
+        stop = threading.Event()
+        try:
+            dispatcher.run_forever(stop, interval)
+        except KeyboardInterrupt:
+            stop.set()
 
 
 def main() -> None:

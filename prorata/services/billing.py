@@ -65,14 +65,14 @@ class Billing:
             count += 1
         return count
 
-    def catch_up(self, sub_id: str, until: datetime) -> int:
+    def catch_up(self, sub_id: str, until: datetime) -> list[Outcome]:
         """Run the renewals of ``sub_id`` due at or before ``until`` (a service acting on a
-        subscription whose period ended before the bill run reached it); returns how many."""
-        count = 0
+        subscription whose period ended before the bill run reached it); returns what each
+        renewal did, in order."""
+        outcomes = []
         while (when := lifecycle.due_at(self._get(sub_id))) is not None and when <= until:
-            self.renew(sub_id, when)
-            count += 1
-        return count
+            outcomes.append(self.renew(sub_id, when))
+        return outcomes
 
     def renew(self, sub_id: str, when: datetime) -> Outcome:
         """What falls due for ``sub_id`` at ``when``: scheduled changes, end, renewal."""

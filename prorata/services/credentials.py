@@ -112,6 +112,7 @@ def authenticate(
     if not raw:
         raise Unauthenticated("unauthenticated")
     with engine.connect() as connection:
+        connection.execution_options(sqlite_begin="DEFERRED")  # a read: no write lock
         if raw.startswith("prt_") and raw.count("_") >= 2:
             prefix = raw.split("_", 2)[1]
             row = connection.execute(

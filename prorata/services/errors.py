@@ -21,11 +21,13 @@ class ServiceError(Exception):
     def __init__(
         self,
         key: str | None = None,
+        /,
         *,
         code: str | None = None,
         message: str | None = None,
         **params,
     ) -> None:
+        # ``key`` is positional-only, so a parameter may be called ``key`` (an idempotency key)
         if code is not None:
             self.code = code
         self.key = key or self.code

@@ -207,6 +207,11 @@ MESSAGES: Mapping[str, Mapping[str, str]] = {
         "en": "{field}: {reason}",
         "fr": "{field} : {reason}",
     },
+    "unreadable_body": {
+        "en": "The request body could not be read: send JSON with Content-Type application/json.",
+        "fr": "Le corps de la requête est illisible : envoyez du JSON avec Content-Type "
+        "application/json.",
+    },
     "method_not_allowed": {
         "en": "Method {method} is not allowed here.",
         "fr": "La méthode {method} n'est pas permise ici.",

@@ -29,7 +29,11 @@ def load(work: Work, key: str):
     if sub is None:
         raise NotFound(kind="subscription", id=key)
     access.ensure_visible(work.principal, sub.account, "subscription", key)
-    if work.billing.catch_up(key, work.at):
+    renewals = work.billing.catch_up(key, work.at)
+    for outcome in renewals:
+        # events of what the bill run would have done; kept only if the call commits
+        publish(work, "subscription.renewed", outcome)
+    if renewals:
         sub = work.book.subscription(key)
     return sub, work.book.version_of(key)
 

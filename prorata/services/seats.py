@@ -122,7 +122,10 @@ def seats_view(work: Work, subscription: str, quantity: int) -> dict:
         )
         .order_by(t.seat_assignments.c.id)
     )
-    holders = [{"user": r.user_id, "since": r.assigned_at.isoformat()} for r in rows]
+    zone = work.at.tzinfo
+    holders = [
+        {"user": r.user_id, "since": r.assigned_at.astimezone(zone).isoformat()} for r in rows
+    ]
     return {"subscription": subscription, "seats": quantity, "assigned": holders}
 
 

@@ -226,7 +226,9 @@ def list_subscriptions(
     offset: int = 0,
 ) -> dict:
     """The subscriptions the caller may see, oldest first; ``account`` and ``status`` filter.
-    Renewals that fell due are shown caught up (but kept only by the bill run)."""
+    Renewals that fell due are shown caught up (but kept only by the bill run), and the
+    ``status`` filter applies to what is shown: a subscription whose stored status may be
+    stale (something fell due) is loaded and checked."""
 
     def read(work: Work) -> dict:
         if account is not None:
@@ -237,12 +239,25 @@ def list_subscriptions(
         visible = visible_account_ids(work, account)
         if visible is not None:
             query = query.where(t.subscriptions.c.account_id.in_(visible))
-        if status is not None:
-            query = query.where(t.subscriptions.c.status == status)
-        keys = work.connection.execute(
-            query.order_by(t.subscriptions.c.id).limit(limit).offset(offset)
-        ).scalars()
-        items = [detail(work, *load(work, key)) for key in list(keys)]
+        if status is None:
+            keys = work.connection.execute(
+                query.order_by(t.subscriptions.c.id).limit(limit).offset(offset)
+            ).scalars()
+            items = [detail(work, *load(work, key)) for key in list(keys)]
+            return {"items": items, "limit": limit, "offset": offset}
+        stale = t.subscriptions.c.due_at <= work.at
+        query = query.where((t.subscriptions.c.status == status) | stale)
+        items, skipped = [], 0
+        for key in list(work.connection.execute(query.order_by(t.subscriptions.c.id)).scalars()):
+            view = detail(work, *load(work, key))
+            if view["status"] != status:
+                continue
+            if skipped < offset:
+                skipped += 1
+                continue
+            items.append(view)
+            if len(items) == limit:
+                break
         return {"items": items, "limit": limit, "offset": offset}
 
     body = {"account": account, "status": status, "limit": limit, "offset": offset}

@@ -95,6 +95,10 @@ def _remember(work: Work, key: str, response: Any) -> None:
     )
 
 
+def _sqlite_busy(exc: DBAPIError) -> bool:
+    return "database is locked" in str(exc.orig) or "SQLITE_BUSY" in str(exc.orig)
+
+
 def _retryable(exc: DBAPIError) -> bool:
     return getattr(exc.orig, "sqlstate", None) in _RETRIED_SQLSTATES
 
@@ -121,9 +125,13 @@ def run(
     if key is not None and not (0 < len(key) <= 200):
         raise InvalidRequest("key_length", code="invalid_idempotency_key", field="key")
     digest = fingerprint(principal, operation, body)
+    deferred = not write and key is None
     for attempt in range(_ATTEMPTS):
         try:
-            with engine.connect() as connection, connection.begin() as transaction:
+            with engine.connect() as connection:
+                if deferred:
+                    connection.execution_options(sqlite_begin="DEFERRED")
+                transaction = connection.begin()
                 config = load_config(connection, principal.tenant_id)
                 book = StoreBook(connection, config)
                 ctx = Context(
@@ -137,13 +145,24 @@ def run(
                     stored = _claim(work, key, operation, digest)
                     if stored is not None:
                         return stored
-                response = json.loads(json.dumps(action(work), sort_keys=True, default=str))
-                if key is not None:
-                    _remember(work, key, response)
-                if not write:
+                try:
+                    response = json.loads(json.dumps(action(work), sort_keys=True, default=str))
+                    if key is not None:
+                        _remember(work, key, response)
+                except BaseException:
+                    transaction.rollback()
+                    raise
+                if write:
+                    transaction.commit()
+                else:
                     transaction.rollback()
                 return response
         except DBAPIError as exc:
+            if deferred and _sqlite_busy(exc):
+                # A read that had to write (a renewal caught up, then rolled back) found
+                # another writer first: redo it holding the write lock from the start.
+                deferred = False
+                continue
             if attempt + 1 < _ATTEMPTS and _retryable(exc):
                 continue
             raise

@@ -70,6 +70,7 @@ def create_app(
         stop.set()
         if worker is not None:
             worker.join(timeout=15)
+            dispatcher.close()
 
     app = FastAPI(
         title="prorata",

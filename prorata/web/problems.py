@@ -123,9 +123,10 @@ def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
     if exc.status_code == 405:
         detail = messages.render("method_not_allowed", locale, {"method": request.method})
         return problem(request, 405, "method_not_allowed", detail, headers=exc.headers)
-    code = {400: "invalid_request", 401: "unauthenticated", 403: "forbidden"}.get(
-        exc.status_code, "http_error"
-    )
+    if exc.status_code == 400:
+        detail = messages.render("unreadable_body", locale, {})
+        return problem(request, 400, "unreadable_body", detail)
+    code = {401: "unauthenticated", 403: "forbidden"}.get(exc.status_code, "http_error")
     return problem(request, exc.status_code, code, str(exc.detail), headers=exc.headers)
 
 
