@@ -121,6 +121,10 @@ def refuse(ctx: Context, sub: Subscription, code: str, **params) -> Refusal:
     return Refusal(code, wording.refusal(code, refusal_locale(ctx, sub), **params))
 
 
+def main_period(ctx: Context, sub: Subscription):
+    return ctx.catalog.plan(sub.plan).period
+
+
 def resolve_items(ctx: Context, sub: Subscription, change: Change) -> tuple | Refusal:
     """The items the change asks for, or why they cannot exist."""
     catalog = ctx.catalog
@@ -215,6 +219,16 @@ def evaluate(
     kinds, primary = classify(policy, ctx.catalog, sub.items, items)
     if primary is None:
         return refuse(ctx, sub, "no_change")
+    if sub.cancel_at is not None and ctx.catalog.plan(items[0].plan).period != main_period(
+        ctx, sub
+    ):
+        # a new billing cycle would bill time past the end the customer asked for
+        return refuse(
+            ctx,
+            sub,
+            "cancellation_scheduled",
+            at=wording.when(sub.cancel_at, refusal_locale(ctx, sub)),
+        )
     if approved:
         timing = policy.rule(primary).after_approval
         if change.timing:

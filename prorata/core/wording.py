@@ -77,6 +77,12 @@ REFUSALS = {
         "en": "Nothing is scheduled for this subscription.",
         "fr": "Rien n'est programmé pour cet abonnement.",
     },
+    "cancellation_scheduled": {
+        "en": "This subscription ends on {at}: withdraw the cancellation before changing "
+        "its billing cycle.",
+        "fr": "Cet abonnement prend fin le {at} : annulez la résiliation avant de changer "
+        "son cycle de facturation.",
+    },
     "seats_assigned": {
         "en": "{assigned} seats are assigned to users; release {excess} of them before "
         "reducing to {quantity}.",

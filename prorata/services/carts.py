@@ -24,7 +24,7 @@ from prorata.adapters import schema as t
 from prorata.adapters.store import upsert
 from prorata.services import access
 from prorata.services.access import Principal
-from prorata.services.errors import InvalidRequest, NotFound, ServiceError
+from prorata.services.errors import Conflict, InvalidRequest, NotFound, ServiceError
 from prorata.services.recording import load
 from prorata.services.subscriptions import ChangeInput, apply_cart
 from prorata.services.transaction import Work, run
@@ -61,7 +61,7 @@ def _items(work: Work, cart_id: int) -> list[ChangeInput]:
 
 def _open(row) -> None:
     if row.status != "open":
-        raise InvalidRequest("cart_closed", code="cart_closed", cart=row.key)
+        raise Conflict("cart_closed", code="cart_closed", cart=row.key)
 
 
 def _view(work: Work, row) -> dict:

@@ -8,9 +8,11 @@ policy's own refusals are worded by :mod:`prorata.core.wording`, not here.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
+from datetime import datetime
 
-from prorata.core.wording import lang
+from prorata.core.wording import lang, when
 
 NOUNS = {
     "en": {
@@ -45,6 +47,11 @@ NOUNS = {
     },
 }
 
+ROLES = {
+    "en": {"owner": "owner", "billing_contact": "billing contact", "member": "member"},
+    "fr": {"owner": "titulaire", "billing_contact": "contact de facturation", "member": "membre"},
+}
+
 ACTIONS = {
     "en": {
         "decide": "decide requests",
@@ -76,15 +83,15 @@ MESSAGES: Mapping[str, Mapping[str, str]] = {
         "fr": "L'utilisateur {user} n'occupe aucun siège de l'abonnement {subscription}.",
     },
     "role_cannot_change": {
-        "en": "A {role} of account {account} may not change its subscriptions; "
+        "en": "As {role_name} of account {account}, you may not change its subscriptions; "
         "ask its owner or billing contact.",
-        "fr": "Un {role} du compte {account} ne peut pas modifier ses abonnements ; "
-        "demandez à son propriétaire ou à son contact de facturation.",
+        "fr": "En tant que {role_name} du compte {account}, vous ne pouvez pas modifier ses "
+        "abonnements ; demandez à son titulaire ou à son contact de facturation.",
     },
     "role_cannot_manage": {
-        "en": "A {role} of account {account} may not manage its users; ask its owner.",
-        "fr": "Un {role} du compte {account} ne peut pas gérer ses utilisateurs ; "
-        "demandez à son propriétaire.",
+        "en": "As {role_name} of account {account}, you may not manage its users; ask its owner.",
+        "fr": "En tant que {role_name} du compte {account}, vous ne pouvez pas gérer ses "
+        "utilisateurs ; demandez à son titulaire.",
     },
     "staff_only": {
         "en": "Only the seller's support, account managers or API tokens may {action}.",
@@ -93,7 +100,7 @@ MESSAGES: Mapping[str, Mapping[str, str]] = {
     },
     "member_cannot_subscribe": {
         "en": "A member of account {account} may not subscribe; ask its owner.",
-        "fr": "Un membre du compte {account} ne peut pas souscrire ; demandez à son propriétaire.",
+        "fr": "Un membre du compte {account} ne peut pas souscrire ; demandez à son titulaire.",
     },
     "version_conflict": {
         "en": "Subscription {subscription} is at version {found}, not {expected}: it changed "
@@ -180,8 +187,7 @@ MESSAGES: Mapping[str, Mapping[str, str]] = {
     },
     "last_owner": {
         "en": "Account {account} needs an owner: user {user} is its last one.",
-        "fr": "Le compte {account} doit garder un propriétaire : l'utilisateur {user} est "
-        "le dernier.",
+        "fr": "Le compte {account} doit garder un titulaire : l'utilisateur {user} est le dernier.",
     },
     "unauthenticated": {
         "en": "Authentication required: send 'Authorization: Bearer <token>'.",
@@ -226,7 +232,7 @@ MESSAGES: Mapping[str, Mapping[str, str]] = {
 
 def render(key: str, locale: str, params: Mapping[str, object]) -> str:
     """The message ``key`` in ``locale`` (English when unknown); nouns and actions named by
-    a ``kind`` or ``action`` parameter are translated too."""
+    a ``kind``, ``role`` or ``action`` parameter are translated too."""
     language = lang(locale)
     templates = MESSAGES.get(key)
     if templates is None:
@@ -234,6 +240,11 @@ def render(key: str, locale: str, params: Mapping[str, object]) -> str:
     values = dict(params)
     if "kind" in values:
         values["noun"] = NOUNS[language].get(str(values["kind"]), values["kind"])
+    if isinstance(values.get("at"), str):
+        with contextlib.suppress(ValueError):
+            values["at"] = when(datetime.fromisoformat(values["at"]), language)
+    if "role" in values:
+        values["role_name"] = ROLES[language].get(str(values["role"]), values["role"])
     if "action" in values:
         values["action"] = ACTIONS[language].get(str(values["action"]), values["action"])
     return templates.get(language, templates["en"]).format(**values)

@@ -275,8 +275,11 @@ def preview(engine: Engine, principal: Principal, item: ChangeInput, *, at: date
         by = access.actor_for_change(work.principal, sub.account, "subscription", sub.id)
         change = _to_change(work, item, by)
         _check_version(sub.id, item.expected_version, version)
-        _check_seats(work, sub, change)
-        outcome = evaluate(work.billing.context_for(sub), sub, change, work.at)
+        try:
+            _check_seats(work, sub, change)
+            outcome = evaluate(work.billing.context_for(sub), sub, change, work.at)
+        except Refused as refused:
+            outcome = Refusal(refused.code, refused.message)
         if isinstance(outcome, Refusal):
             return {
                 "subscription": sub.id,

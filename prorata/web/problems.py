@@ -69,7 +69,9 @@ def _service_error(request: Request, exc: ServiceError) -> JSONResponse:
     )
 
 
-def _field(loc: tuple | list) -> str:
+def _field(loc: tuple | list, kind: str | None = None) -> str:
+    if kind == "json_invalid":
+        return "body"
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
     return ".".join(parts) or str(loc[-1] if loc else "request")
 
@@ -108,7 +110,11 @@ def _validation_error(request: Request, exc: RequestValidationError) -> JSONResp
         if locale == "fr":
             reason = _REASONS_FR.get(error.get("type", ""), reason)
         errors.append(
-            {"field": _field(error.get("loc", ())), "type": error.get("type"), "reason": reason}
+            {
+                "field": _field(error.get("loc", ()), error.get("type")),
+                "type": error.get("type"),
+                "reason": reason,
+            }
         )
     first = errors[0] if errors else {"field": "request", "reason": "invalid"}
     detail = messages.render("validation_failed", locale, first)
