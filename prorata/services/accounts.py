@@ -20,7 +20,7 @@ from prorata.core.model import Account
 from prorata.core.wording import lang
 from prorata.services import access
 from prorata.services.access import Principal
-from prorata.services.errors import Conflict, Forbidden, InvalidRequest, NotFound
+from prorata.services.errors import Conflict, Forbidden, InvalidRequest, NotFound, ensure_id
 from prorata.services.transaction import Work, run
 
 
@@ -220,6 +220,7 @@ def set_member(
     def apply(work: Work) -> dict:
         _ensure_manager(work, account)
         row = _account_row(work, account)
+        ensure_id("user", user_id)
         _user_in_tenant(work, user_id)
         before = _members(work, row.id)
         if _owners(work, row.id) == {user_id} and role != "owner":
@@ -251,6 +252,7 @@ def remove_member(
     def apply(work: Work) -> dict:
         _ensure_manager(work, account)
         row = _account_row(work, account)
+        ensure_id("user", user_id)
         before = _members(work, row.id)
         if user_id not in {m["user"] for m in before}:
             raise NotFound("not_a_member", user=user_id, account=account)

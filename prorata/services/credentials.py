@@ -25,7 +25,7 @@ from prorata.adapters import journal
 from prorata.adapters import schema as t
 from prorata.services import access
 from prorata.services.access import Principal
-from prorata.services.errors import InvalidRequest, NotFound, Unauthenticated
+from prorata.services.errors import InvalidRequest, NotFound, Unauthenticated, ensure_id
 from prorata.services.transaction import Work, run
 
 SCOPES = {
@@ -149,6 +149,7 @@ def create_session(engine: Engine, principal: Principal, user_id: int, *, at: da
 
     def apply(work: Work) -> dict:
         access.ensure_staff(work.principal, "sessions")
+        ensure_id("user", user_id)
         found = work.connection.execute(
             select(t.users.c.id).where(
                 t.users.c.id == user_id, t.users.c.tenant_id == work.principal.tenant_id

@@ -95,3 +95,11 @@ class Refused(ServiceError):
     """The policy refuses the change; ``code`` is the spec's refusal code."""
 
     status = 422
+
+
+def ensure_id(kind: str, value: int, *, bits: int = 63) -> int:
+    """``value`` if a stored id of ``bits`` bits can have it; otherwise it names nothing,
+    which reads exactly like an id that does not exist (:class:`NotFound`)."""
+    if not 0 < value < 2**bits:
+        raise NotFound(kind=kind, id=value)
+    return value

@@ -16,7 +16,7 @@ from prorata.adapters import schema as t
 from prorata.core.changes import Refusal
 from prorata.services import access
 from prorata.services.access import Principal
-from prorata.services.errors import InvalidRequest, NotFound, Refused
+from prorata.services.errors import InvalidRequest, NotFound, Refused, ensure_id
 from prorata.services.recording import audit, outcome_view, publish
 from prorata.services.subscriptions import visible_account_ids
 from prorata.services.transaction import Work, run
@@ -45,6 +45,7 @@ def decide(
     if decision not in _DECISIONS:
         raise InvalidRequest("invalid_decision", code="invalid_decision", decision=decision)
     reason, approve = _DECISIONS[decision]
+    ensure_id("request", number, bits=31)
 
     def apply(work: Work) -> dict:
         access.ensure_staff(work.principal, "decide")
@@ -53,8 +54,11 @@ def decide(
             raise NotFound(kind="request", id=number)
         if reason is not None and request.reason != reason:
             raise InvalidRequest(
-                f"request {number} is a {request.reason} request: it cannot be {decision}ed",
+                "wrong_decision",
                 code="wrong_decision",
+                request=number,
+                reason=request.reason,
+                decision=decision,
             )
         sub = work.book.subscription(request.subscription)
         version = work.book.version_of(sub.id)
@@ -101,6 +105,8 @@ def list_requests(
 
 
 def get_request(engine: Engine, principal: Principal, number: int, *, at: datetime) -> dict:
+    ensure_id("request", number, bits=31)
+
     def read(work: Work) -> dict:
         found = _visible_requests(work, t.requests.c.number == number)
         if not found:

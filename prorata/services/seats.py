@@ -15,12 +15,13 @@ from prorata.adapters import schema as t
 from prorata.core import wording
 from prorata.services import access
 from prorata.services.access import Principal
-from prorata.services.errors import NotFound, Refused
+from prorata.services.errors import NotFound, Refused, ensure_id
 from prorata.services.recording import assigned_seats, audit, load, reader_locale
 from prorata.services.transaction import Work, run
 
 
 def _member(work: Work, account: str, user_id: int) -> None:
+    ensure_id("user", user_id)
     found = work.connection.execute(
         select(t.memberships.c.id).where(
             t.memberships.c.user_id == user_id,
@@ -88,6 +89,7 @@ def release(
     def apply(work: Work) -> dict:
         sub, _ = load(work, subscription)
         access.actor_for_change(work.principal, sub.account, "subscription", subscription)
+        ensure_id("user", user_id)
         held = _held(work, subscription, user_id)
         if held is None:
             raise NotFound("no_seat_held", user=user_id, subscription=subscription)

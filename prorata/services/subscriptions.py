@@ -233,6 +233,8 @@ def list_subscriptions(
     def read(work: Work) -> dict:
         if account is not None:
             access.ensure_visible(work.principal, account, "account", account)
+            if account not in work.billing.ctx.accounts:
+                raise NotFound(kind="account", id=account)
         query = select(t.subscriptions.c.key).where(
             t.subscriptions.c.tenant_id == work.principal.tenant_id
         )

@@ -43,8 +43,8 @@ def _principal(request: Request, credentials: HTTPAuthorizationCredentials | Non
     principal = authenticate(request.app.state.engine, raw, now=now, locale=request_locale(request))
     if principal.scopes is not None and scope not in principal.scopes:
         raise Forbidden("insufficient_scope", code="insufficient_scope", scope=scope)
-    if getattr(request.state, "request_id", None) is None:
-        request.state.request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+    if getattr(request.state, "request_id", None) is None:  # set by the app's middleware
+        request.state.request_id = uuid.uuid4().hex
     return principal, now
 
 

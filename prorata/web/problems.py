@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import uuid
 from typing import Any
+from urllib.parse import unquote
 
 import structlog
 from fastapi import FastAPI, Request
@@ -141,6 +142,24 @@ def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unexpected_error", reference=reference, path=request.url.path)
     detail = messages.render("internal_error", request_locale(request), {"reference": reference})
     return problem(request, 500, "internal_error", detail, params={"reference": reference})
+
+
+def refuse_nul(request: Request) -> JSONResponse | None:
+    """A problem for a NUL character in the path (it names nothing: 404) or the query
+    (422), before any route runs; None when there is none."""
+    locale = request_locale(request)
+    if "\x00" in request.url.path or "%00" in request.url.path:
+        detail = messages.render("not_found", locale, {"kind": "route", "id": request.url.path})
+        return problem(request, 404, "not_found", detail)
+    if "\x00" in unquote(request.url.query):
+        error = {
+            "field": "query",
+            "type": "nul_character",
+            "reason": "NUL characters are not allowed",
+        }
+        detail = messages.render("validation_failed", locale, error)
+        return problem(request, 422, "validation_failed", detail, errors=[error])
+    return None
 
 
 def install(app: FastAPI) -> None:

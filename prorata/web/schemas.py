@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from prorata.services.subscriptions import ChangeInput
 
@@ -16,6 +16,15 @@ Period = Literal["daily", "weekly", "monthly", "quarterly", "semiannual", "annua
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def no_nul(cls, value):
+        """Text holds no NUL character (PostgreSQL text cannot store one)."""
+        texts = value if isinstance(value, list) else [value]
+        if any(isinstance(text, str) and "\x00" in text for text in texts):
+            raise ValueError("NUL characters are not allowed")
+        return value
 
 
 class ChangeBody(Strict):
