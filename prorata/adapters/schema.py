@@ -25,6 +25,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -96,6 +97,13 @@ tenants = Table(
     Column("currency", String(3), nullable=False),
     Column("timezone", String(64), nullable=False),
     _created(),
+    # the seller's identity on its documents (migration 0003)
+    Column("legal_name", String(200)),
+    Column("address", Text),  # lines separated by newlines
+    Column("country", String(2), nullable=False, server_default="FR"),
+    Column("vat_id", String(32)),
+    Column("siren", String(16)),
+    Column("payment_terms_days", Integer, nullable=False, server_default="30"),
 )
 
 catalog_versions = Table(
@@ -124,6 +132,8 @@ accounts = Table(
     Column("tax_rate", String(16), nullable=False),  # percent, exact decimal text
     Column("vat_id", String(32)),
     _created(),
+    Column("address", Text),  # the buyer's address on documents; lines separated by newlines
+    Column("country", String(2)),
     UniqueConstraint("tenant_id", "key"),
 )
 
@@ -458,4 +468,20 @@ webhook_attempts = Table(
     Column("status_code", Integer),  # NULL: no HTTP answer (refused, timeout)
     Column("error", String(500)),
     Column("duration_ms", Integer, nullable=False),
+)
+
+
+# --- rendered documents (migration 0003) --------------------------------------------------
+
+renderings = Table(
+    "renderings",
+    metadata,
+    _id(),
+    _tenant(),
+    Column("document_id", ForeignKey("documents.id"), unique=True),  # an invoice or credit note
+    Column("payment_id", ForeignKey("payments.id"), unique=True),  # or a payment's receipt
+    Column("media_type", String(64), nullable=False),
+    Column("content", LargeBinary, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    _created(),
 )

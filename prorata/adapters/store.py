@@ -410,7 +410,22 @@ class StoreBook:
         ]
         if rows:
             self.connection.execute(insert(t.ledger_entries), rows)
+        if is_invoice and doc.status == "paid" and doc.amount_due.is_positive:
+            # collected on issue (auto-pay): the payment is recorded, so it has a receipt
+            self._payment(doc_id, doc.amount_due, doc.account, doc.issued_at)
         return doc_id
+
+    def _payment(self, doc_id: int, amount: Money, account: str, at: datetime) -> None:
+        self.connection.execute(
+            insert(t.payments).values(
+                tenant_id=self.tenant_id,
+                document_id=doc_id,
+                amount_minor=amount.minor,
+                currency=amount.currency,
+                method=self.accounts[account].payment_method,
+                paid_at=at,
+            )
+        )
 
     def credit(self, account: str, currency: str) -> Money:
         """The balance, with the account row locked: credit is consumed by whoever holds it."""
@@ -508,16 +523,7 @@ class StoreBook:
             .values(status="paid")
             .returning(t.documents.c.id)
         ).scalar_one()
-        self.connection.execute(
-            insert(t.payments).values(
-                tenant_id=self.tenant_id,
-                document_id=doc_id,
-                amount_minor=invoice.amount_due.minor,
-                currency=invoice.currency,
-                method=self.accounts[invoice.account].payment_method,
-                paid_at=at,
-            )
-        )
+        self._payment(doc_id, invoice.amount_due, invoice.account, at)
         return invoice.paid()
 
     # requests --------------------------------------------------------------------------

@@ -27,6 +27,12 @@ def simulate_command(
         help="Run on this database (SQLAlchemy URL, e.g. sqlite:///var/sim.db or "
         "postgresql://user@host/db) as a new tenant, one transaction per event.",
     ),
+    documents: Path | None = typer.Option(
+        None,
+        "--documents",
+        help="Also write every document of the run as a PDF (Factur-X) into this folder, "
+        "named by document number.",
+    ),
 ) -> None:
     """Run FILE on a simulated clock and print the documents it produces."""
     try:
@@ -46,6 +52,24 @@ def simulate_command(
         _print_tables(book, Console())
     if explain:
         _print_explanations(book, Console())
+    if documents is not None:
+        written = write_pdfs(scenario, book, documents, seller_name=file.stem)
+        typer.echo(f"{written} documents written to {documents}", err=as_json)
+
+
+def write_pdfs(scenario, book: Book, folder: Path, *, seller_name: str) -> int:
+    """Each document of ``book`` as ``<folder>/<number>.pdf`` in its account's language; the
+    seller is named after the scenario, buyers after their account ids."""
+    from prorata.rendering import Party, render_document
+
+    folder.mkdir(parents=True, exist_ok=True)
+    seller = Party(name=seller_name)
+    for doc in book.documents:
+        account = scenario.accounts[doc.account]
+        buyer = Party(name=account.id, vat_id=account.vat_id)
+        content = render_document(doc, seller=seller, buyer=buyer, locale=account.locale)
+        (folder / f"{doc.number}.pdf").write_bytes(content)
+    return len(book.documents)
 
 
 def _print_tables(book: Book, console: Console) -> None:
@@ -146,6 +170,34 @@ def token_command(
         except ServiceError as exc:
             raise typer.BadParameter(exc.message, param_hint="--scopes") from None
     typer.echo(raw)
+
+
+@app.command("render")
+def render_command(
+    once: bool = typer.Option(False, "--once", help="Render what is pending, then exit."),
+    interval: float = typer.Option(2.0, help="Seconds between idle rounds."),
+    database: str | None = typer.Option(None, "--database", help="SQLAlchemy URL."),
+) -> None:
+    """Render issued documents to PDF after their transactions commit (several may run)."""
+    import threading
+    from datetime import UTC, datetime
+
+    from prorata.adapters.database import make_engine
+    from prorata.services.renderings import render_pending
+    from prorata.web.app import render_forever
+
+    engine = make_engine(database)
+    if once:
+        total = 0
+        while count := render_pending(engine, now=datetime.now(UTC)):
+            total += count
+        typer.echo(f"documents_rendered={total}")
+        return
+    stop = threading.Event()
+    try:
+        render_forever(engine, stop, interval)
+    except KeyboardInterrupt:
+        stop.set()
 
 
 webhooks_app = typer.Typer(help="Webhook delivery.")

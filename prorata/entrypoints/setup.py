@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, update
 
 from prorata.adapters import schema as t
 from prorata.adapters.database import make_engine, migrate
@@ -24,6 +24,29 @@ from prorata.services.credentials import SCOPES, issue_token
 
 DEMO = Path(__file__).resolve().parents[2] / "demo"
 CUSTOMER_USERS = (("owner", "owner"), ("billing", "billing_contact"), ("member", "member"))
+# Who sells in each demo tenant, as its documents show it (fictional identities).
+DEMO_SELLERS = {
+    "kajoom-hosting": {
+        "legal_name": "Kajoom Hébergement inc. (démo)",
+        "address": "100 rue de la Démo\nMontréal QC H2X 1Y1",
+        "country": "CA",
+        "payment_terms_days": 0,
+    },
+    "gotoassist-seats": {
+        "legal_name": "Remote Support Demo LLC",
+        "address": "1 Demo Way\nBoston MA 02110",
+        "country": "US",
+        "payment_terms_days": 30,
+    },
+    "aircall-contract": {
+        "legal_name": "Téléphonie Démo SAS",
+        "address": "10 rue de l'Exemple\n75002 Paris",
+        "country": "FR",
+        "vat_id": "FR40123456824",
+        "siren": "123456824",
+        "payment_terms_days": 30,
+    },
+}
 
 
 def _tenant(engine: Engine, slug: str) -> int | None:
@@ -59,6 +82,10 @@ def load_demo(engine: Engine, folder: Path = DEMO, now: datetime | None = None) 
                     )
                     add_membership(connection, user, account_id, role)
             add_user(connection, tenant_id, f"support@{slug}.example", staff_role="support")
+            if slug in DEMO_SELLERS:
+                connection.execute(
+                    update(t.tenants).where(t.tenants.c.id == tenant_id).values(DEMO_SELLERS[slug])
+                )
             loaded[slug] = issue_token(
                 connection, tenant_id, name="demo", scopes=list(SCOPES), now=now
             )

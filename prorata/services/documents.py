@@ -16,7 +16,7 @@ from prorata.adapters import schema as t
 from prorata.core.money import Money
 from prorata.services import access
 from prorata.services.access import Principal
-from prorata.services.errors import InvalidRequest, NotFound
+from prorata.services.errors import InvalidRequest, NotFound, ensure_id
 from prorata.services.subscriptions import visible_account_ids
 from prorata.services.transaction import Work, run
 from prorata.services.views import document_view
@@ -143,6 +143,8 @@ def list_payments(
 
 def get_receipt(engine: Engine, principal: Principal, payment_id: int, *, at: datetime) -> dict:
     """A payment's receipt: the payment and the invoice it settled."""
+
+    ensure_id("payment", payment_id)
 
     def read(work: Work) -> dict:
         found = _payments(work, t.payments.c.id == payment_id)

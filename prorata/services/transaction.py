@@ -114,14 +114,20 @@ def run(
     key: str | None = None,
     request_id: str | None = None,
     write: bool = True,
+    binary: bool = False,
 ) -> Any:
     """Run ``action`` in one transaction and return its (JSON-ready) response.
+
+    ``binary=True``: the response is returned as the action made it (bytes, say), not
+    normalised through JSON; such calls take no idempotency key.
 
     ``write=False`` (reads and previews) rolls the transaction back at the end, so what the
     action computed on the way (renewals caught up, say) is shown but never kept.
     """
     if at.tzinfo is None:
         raise InvalidRequest("naive_instant")
+    if binary and key is not None:
+        raise ValueError("binary responses are not stored under idempotency keys")
     if key is not None and not (0 < len(key) <= 200):
         raise InvalidRequest("key_length", code="invalid_idempotency_key", field="key")
     digest = fingerprint(principal, operation, body)
@@ -146,7 +152,9 @@ def run(
                     if stored is not None:
                         return stored
                 try:
-                    response = json.loads(json.dumps(action(work), sort_keys=True, default=str))
+                    response = action(work)
+                    if not binary:
+                        response = json.loads(json.dumps(response, sort_keys=True, default=str))
                     if key is not None:
                         _remember(work, key, response)
                 except BaseException:

@@ -8,6 +8,7 @@ services, so tests can run the API at any date.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 import uuid
@@ -25,6 +26,7 @@ from prorata.web import problems
 from prorata.web.routes import accounts, billing, documents, webhooks
 
 log = structlog.get_logger("prorata.api")
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,100}")  # else a new id replaces the caller's
 
 DESCRIPTION = """\
 prorata's API: preview and apply subscription changes, carts and checkout, cancellations,
@@ -48,7 +50,8 @@ def create_app(
     dispatch_webhooks: bool = False,
 ) -> FastAPI:
     """The API over ``engine`` (default: ``PRORATA_DATABASE_URL`` or ``./var/prorata.db``).
-    ``dispatch_webhooks`` runs the webhook dispatcher in a thread while the app is up."""
+    ``dispatch_webhooks`` runs the webhook dispatcher and the document renderer in threads
+    while the app is up."""
     if engine is None:
         from prorata.adapters.database import make_engine
 
@@ -57,19 +60,26 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         stop = threading.Event()
-        worker = None
+        workers: list[threading.Thread] = []
+        dispatcher = None
         if dispatch_webhooks:
             from prorata.adapters.webhook_delivery import Dispatcher
 
             dispatcher = Dispatcher(engine)
-            worker = threading.Thread(
-                target=dispatcher.run_forever, args=(stop,), name="webhooks", daemon=True
+            workers.append(
+                threading.Thread(target=dispatcher.run_forever, args=(stop,), name="webhooks")
             )
+            workers.append(
+                threading.Thread(target=render_forever, args=(engine, stop), name="renderer")
+            )
+        for worker in workers:
+            worker.daemon = True
             worker.start()
         yield
         stop.set()
-        if worker is not None:
+        for worker in workers:
             worker.join(timeout=15)
+        if dispatcher is not None:
             dispatcher.close()
 
     app = FastAPI(
@@ -95,10 +105,12 @@ def create_app(
     async def request_log(request: Request, call_next):
         """Every response names its request (``X-Request-Id``: the caller's, else a new one);
         one structured log line per request."""
-        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        given = request.headers.get("x-request-id", "")
+        request_id = given if REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
         request.state.request_id = request_id
         started = time.perf_counter()
-        response = await call_next(request)
+        refused = problems.refuse_nul(request)
+        response = refused if refused is not None else await call_next(request)
         response.headers["X-Request-Id"] = request_id
         log.info(
             "request",
@@ -131,6 +143,20 @@ def create_app(
         return {"status": "ok", "version": __version__}
 
     return app
+
+
+def render_forever(engine: Engine, stop: threading.Event, interval: float = 2.0) -> None:
+    """Render committed documents that have no PDF yet until ``stop``; never dies."""
+    from prorata.services.renderings import render_pending
+
+    while not stop.is_set():
+        try:
+            busy = render_pending(engine, now=_now())
+        except Exception:
+            log.exception("render_failed")
+            busy = 0
+        if not busy:
+            stop.wait(interval)
 
 
 def app_from_environment() -> FastAPI:

@@ -579,7 +579,8 @@ def test_invoices_and_the_credit_balance_is_the_sum_of_its_entries(api):
     detail = ok(api.client.get("/v1/invoices/INV-0004", headers=owner))
     assert {k: v for k, v in detail.items() if k != "payments"} == invoices[3]
     assert [line["amount"] for line in detail["lines"]] == ["-37.24", "161.38"]
-    assert detail["payments"] == []  # paid automatically, no payment recorded
+    # paid automatically on issue: the payment is recorded, with its receipt
+    assert [(p["invoice"], p["amount"]) for p in detail["payments"]] == [("INV-0004", "86.90")]
     assert ok(api.client.get("/v1/credit-notes", headers=owner))["items"] == []
     problem(api.client.get("/v1/invoices/INV-9999", headers=owner), 404, "not_found")
     problem(api.client.get("/v1/credit-notes/INV-0001", headers=owner), 404, "not_found")

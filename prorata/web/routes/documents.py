@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
+from fastapi.responses import Response
 
-from prorata.services import documents
+from prorata.services import documents, renderings
 from prorata.web.deps import Call, reader
 
 router = APIRouter(tags=["documents"])
@@ -75,3 +76,51 @@ def list_payments(
 @router.get("/payments/{payment}/receipt", summary="The receipt of a payment")
 def get_receipt(payment: int, call: Read) -> dict:
     return documents.get_receipt(call.engine, call.principal, payment, at=call.at)
+
+
+PDF_RESPONSE = {200: {"content": {"application/pdf": {}}, "description": "The PDF"}}
+
+
+def _pdf(content: bytes, name: str) -> Response:
+    return Response(
+        content,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="{name}.pdf"'},
+    )
+
+
+@router.get(
+    "/invoices/{number}/pdf",
+    summary="An invoice as PDF/A-3 with its Factur-X XML",
+    response_class=Response,
+    responses=PDF_RESPONSE,
+)
+def invoice_pdf(number: str, call: Read) -> Response:
+    content = renderings.document_pdf(
+        call.engine, call.principal, number, at=call.at, type="invoice"
+    )
+    return _pdf(content, number)
+
+
+@router.get(
+    "/credit-notes/{number}/pdf",
+    summary="A credit note as PDF/A-3 with its Factur-X XML",
+    response_class=Response,
+    responses=PDF_RESPONSE,
+)
+def credit_note_pdf(number: str, call: Read) -> Response:
+    content = renderings.document_pdf(
+        call.engine, call.principal, number, at=call.at, type="credit_note"
+    )
+    return _pdf(content, number)
+
+
+@router.get(
+    "/payments/{payment}/receipt/pdf",
+    summary="The receipt of a payment as PDF",
+    response_class=Response,
+    responses=PDF_RESPONSE,
+)
+def receipt_pdf(payment: int, call: Read) -> Response:
+    content = renderings.receipt_pdf(call.engine, call.principal, payment, at=call.at)
+    return _pdf(content, f"RCT-{payment:06d}")

@@ -1,0 +1,131 @@
+"""PDFs through the API and the renderer: invoices and credit notes (Factur-X), receipts.
+
+Rendered after commit, stored once, served the same bytes to whoever may see the account,
+"not found" for anyone else; ``prorata simulate --documents DIR`` writes a run's PDFs.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from pypdf import PdfReader
+from sqlalchemy import func, select, update
+from typer.testing import CliRunner
+
+from prorata.adapters import schema as t
+from prorata.entrypoints.cli import app as cli
+from prorata.services.renderings import render_pending
+from tests.conftest import SHARED_SCENARIOS, shared_scenarios_present
+
+
+def text_of(content: bytes) -> str:
+    return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(content)).pages)
+
+
+def attachments(content: bytes) -> dict[str, list[bytes]]:
+    return PdfReader(io.BytesIO(content)).attachments
+
+
+def renderings(engine) -> int:
+    with engine.connect() as connection:
+        return connection.execute(select(func.count()).select_from(t.renderings)).scalar_one()
+
+
+def test_an_invoice_pdf_is_rendered_once_and_served_to_its_account_only(api):
+    with api.world.engine.begin() as connection:
+        connection.execute(
+            update(t.tenants)
+            .where(t.tenants.c.id == api.world.tenant)
+            .values(legal_name="Acme Remote SAS", vat_id="FR40123456824", siren="123456824")
+        )
+    owner = api.headers("owner")
+    first = api.client.get("/v1/invoices/INV-0001/pdf", headers=owner)
+    assert first.status_code == 200, first.text
+    assert first.headers["content-type"] == "application/pdf"
+    assert first.headers["content-disposition"] == 'inline; filename="INV-0001.pdf"'
+    text = text_of(first.content)
+    for mention in ("INV-0001", "Acme Remote SAS", "FR40123456824", "90.00"):
+        assert mention in text, mention
+    assert "factur-x.xml" in attachments(first.content)
+    assert renderings(api.world.engine) == 1
+
+    again = api.client.get("/v1/invoices/INV-0001/pdf", headers=api.headers("support"))
+    assert again.content == first.content and renderings(api.world.engine) == 1
+
+    hidden = api.client.get("/v1/invoices/INV-0001/pdf", headers=api.headers("stranger"))
+    missing = api.client.get("/v1/invoices/INV-9999/pdf", headers=api.headers("stranger"))
+    assert hidden.status_code == missing.status_code == 404
+    assert hidden.json()["detail"].replace("INV-0001", "X") == missing.json()["detail"].replace(
+        "INV-9999", "X"
+    )
+    wrong_type = api.client.get("/v1/credit-notes/INV-0001/pdf", headers=owner)
+    assert wrong_type.status_code == 404
+
+
+def test_the_renderer_renders_each_committed_document_once(api):
+    owner = api.headers("owner")
+    body = {"items": [{"subscription": "s1", "quantity": 3}]}
+    assert api.client.post("/v1/checkout", json=body, headers=owner).status_code == 200
+    with api.world.engine.connect() as connection:
+        documents = connection.execute(select(func.count()).select_from(t.documents)).scalar()
+    assert documents == 3  # subscribe, the renewal of Feb 15, the change
+    assert render_pending(api.world.engine, now=api.now) == 3
+    assert render_pending(api.world.engine, now=api.now) == 0
+    assert renderings(api.world.engine) == 3
+    served = api.client.get("/v1/invoices/INV-0003/pdf", headers=owner)
+    with api.world.engine.connect() as connection:
+        stored = connection.execute(
+            select(t.renderings.c.content)
+            .join(t.documents, t.documents.c.id == t.renderings.c.document_id)
+            .where(t.documents.c.number == "INV-0003")
+        ).scalar_one()
+    assert served.content == stored
+
+
+def test_a_french_credit_note_and_a_receipt(api):
+    french = api.headers("stranger")  # owner of account "other", locale fr
+    token = api.headers("token")
+    made = api.client.post(
+        "/v1/subscriptions",
+        json={"account": "other", "plan": "premium-monthly", "quantity": 3},
+        headers=token,
+    )
+    assert made.status_code == 201, made.text
+    sub = made.json()["subscription"]["id"]
+    # the account pays automatically: its first invoice is paid on issue, with a receipt
+    assert made.json()["documents"][0]["status"] == "paid"
+    (payment,) = api.client.get("/v1/payments?account=other", headers=french).json()["items"]
+    receipt = api.client.get(f"/v1/payments/{payment['id']}/receipt/pdf", headers=french)
+    assert receipt.status_code == 200
+    assert payment["receipt"] in text_of(receipt.content)
+    assert (
+        receipt.content
+        == api.client.get(f"/v1/payments/{payment['id']}/receipt/pdf", headers=token).content
+    )
+    assert (
+        api.client.get(f"/v1/payments/{payment['id']}/receipt/pdf", headers=api.headers("owner"))
+    ).status_code == 404
+
+    cut = {"items": [{"subscription": sub, "quantity": 1}]}
+    changed = api.client.post("/v1/checkout", json=cut, headers=french)
+    assert changed.status_code == 200, changed.text
+    notes = api.client.get("/v1/credit-notes?account=other", headers=french).json()["items"]
+    if notes:  # the gotoassist policy credits seat cuts
+        number = notes[0]["number"]
+        pdf = api.client.get(f"/v1/credit-notes/{number}/pdf", headers=french)
+        assert pdf.status_code == 200
+        assert "Avoir" in text_of(pdf.content) and number in text_of(pdf.content)
+
+
+def test_simulate_writes_every_document_as_a_pdf(tmp_path: Path):
+    if not shared_scenarios_present():
+        return
+    scenario = next(iter(sorted(SHARED_SCENARIOS.rglob("*.yaml"))))
+    folder = tmp_path / "pdf"
+    result = CliRunner().invoke(cli, ["simulate", str(scenario), "--documents", str(folder)])
+    assert result.exit_code == 0, result.output
+    written = sorted(p.name for p in folder.glob("*.pdf"))
+    assert written and all(name.endswith(".pdf") for name in written)
+    for path in folder.glob("*.pdf"):
+        assert path.stem in text_of(path.read_bytes())
