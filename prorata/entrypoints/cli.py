@@ -130,10 +130,30 @@ def serve_command(
     host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
     port: int = typer.Option(8000, help="Port to listen on."),
 ) -> None:
-    """Serve the API and portal."""
+    """Serve the API and portal; PDFs are rendered beside it in a process of their own."""
+    import multiprocessing
+
     import uvicorn
 
-    uvicorn.run("prorata.web.app:app_from_environment", factory=True, host=host, port=port)
+    renderer = multiprocessing.get_context("spawn").Process(
+        target=_render_process, name="prorata-renderer", daemon=True
+    )
+    renderer.start()
+    try:
+        uvicorn.run("prorata.web.app:app_from_environment", factory=True, host=host, port=port)
+    finally:
+        renderer.terminate()
+        renderer.join(timeout=10)
+
+
+def _render_process() -> None:
+    """The renderer of ``prorata serve``: until the server stops it."""
+    import threading
+
+    from prorata.adapters.database import make_engine
+    from prorata.web.app import render_forever
+
+    render_forever(make_engine(), threading.Event())
 
 
 @app.command("token")

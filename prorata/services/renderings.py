@@ -51,7 +51,8 @@ def seller_of(connection: Connection, tenant_id: int):
 
 
 def buyer_of(connection: Connection, tenant_id: int, account: str):
-    """The account as buyer, and the language its documents are written in."""
+    """The account as buyer, and the language its documents are written in. An account
+    without a country is taken to be in its seller's."""
     from prorata.rendering import Party
 
     row = connection.execute(
@@ -60,10 +61,16 @@ def buyer_of(connection: Connection, tenant_id: int, account: str):
     party = Party(
         name=row.name or row.key,
         address=_lines(row.address),
-        country=row.country or "FR",
+        country=row.country or _seller_country(connection, tenant_id),
         vat_id=row.vat_id,
     )
     return party, row.locale
+
+
+def _seller_country(connection: Connection, tenant_id: int) -> str:
+    return connection.execute(
+        select(t.tenants.c.country).where(t.tenants.c.id == tenant_id)
+    ).scalar_one()
 
 
 def _store(connection: Connection, tenant_id: int, column: str, ref: int, content: bytes, at):

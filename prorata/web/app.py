@@ -50,8 +50,9 @@ def create_app(
     dispatch_webhooks: bool = False,
 ) -> FastAPI:
     """The API over ``engine`` (default: ``PRORATA_DATABASE_URL`` or ``./var/prorata.db``).
-    ``dispatch_webhooks`` runs the webhook dispatcher and the document renderer in threads
-    while the app is up."""
+    ``dispatch_webhooks`` runs the webhook dispatcher (network-bound) in a thread while the
+    app is up. The document renderer is CPU-bound: ``prorata serve`` runs it in a process of
+    its own (:func:`render_forever`), so rendering never holds up the API."""
     if engine is None:
         from prorata.adapters.database import make_engine
 
@@ -68,9 +69,6 @@ def create_app(
             dispatcher = Dispatcher(engine)
             workers.append(
                 threading.Thread(target=dispatcher.run_forever, args=(stop,), name="webhooks")
-            )
-            workers.append(
-                threading.Thread(target=render_forever, args=(engine, stop), name="renderer")
             )
         for worker in workers:
             worker.daemon = True
