@@ -6,7 +6,7 @@ Unknown locales fall back to English wording with the locale's number formats.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
 from functools import lru_cache
@@ -203,6 +203,13 @@ def line_description(kind: str, plan: str, quantity: int, locale: str) -> str:
     return _LINE_WORDS[lang(locale)][kind].format(plan=plan, qty=quantity)
 
 
+def _shown_span(span: tuple[datetime, datetime], locale: str, seconds: bool) -> tuple[str, str]:
+    start, end = span
+    if not seconds and end.date() > start.date():
+        end = end - timedelta(days=1)  # the last day included
+    return when(start, locale, seconds), when(end, locale, seconds)
+
+
 def explain_proration(
     *,
     locale: str,
@@ -217,27 +224,32 @@ def explain_proration(
     rounding: str,
     ratio_digits: int | None,
 ) -> str:
-    """Why a prorated line costs what it costs: rate, share of the period, rounding."""
+    """Why a prorated line costs what it costs: rate, share of the period, rounding.
+
+    Counted in days, spans are shown from their first to their last day included (as on
+    the documents); counted in seconds, from instant to instant (end excluded)."""
     loc = locale.replace("-", "_")
     seconds = unit == "second"
     money = _money(abs(amount), currency, loc)
     share = _share(ratio, loc)
-    start, end = (when(t, locale, seconds) for t in span)
-    pstart, pend = (when(t, locale, seconds) for t in period)
+    start, end = _shown_span(span, locale, seconds)
+    pstart, pend = _shown_span(period, locale, seconds)
     num, den = used
     if lang(locale) == "fr":
         what = "secondes" if seconds else "jours"
+        upto = "" if seconds else " inclus"
         text = (
-            f"{money} × {quantity} × {num}/{den} {what} (du {start} au {end}, "
-            f"sur la période du {pstart} au {pend}) = part {share}"
+            f"{money} × {quantity} × {num}/{den} {what} (du {start} au {end}{upto}, "
+            f"sur la période du {pstart} au {pend}{upto}) = part {share}"
         )
         if ratio_digits is not None:
             text += f", arrondie à {ratio_digits} décimales"
         return text + f" ; montant arrondi une fois ({rounding})."
     what = "seconds" if seconds else "days"
+    upto = "" if seconds else " inclusive"
     text = (
-        f"{money} × {quantity} × {num}/{den} {what} ({start} to {end}, "
-        f"of the period {pstart} to {pend}) = share {share}"
+        f"{money} × {quantity} × {num}/{den} {what} ({start} to {end}{upto}, "
+        f"of the period {pstart} to {pend}{upto}) = share {share}"
     )
     if ratio_digits is not None:
         text += f", rounded to {ratio_digits} digits"
