@@ -485,3 +485,19 @@ renderings = Table(
     Column("sha256", String(64), nullable=False),
     _created(),
 )
+
+# --- bill runs (migration 0004) -----------------------------------------------------------
+
+renewals = Table(
+    "renewals",
+    metadata,
+    _id(),
+    _tenant(),
+    Column("subscription_id", ForeignKey("subscriptions.id"), nullable=False),
+    Column("due_at", Instant, nullable=False),  # the period end (or scheduled end) renewed
+    Column("document_number", String(32)),  # the renewal invoice, if one was issued
+    Column("bill_run", String(40)),  # which bill run renewed it (NULL: caught up by a service)
+    _created(),
+    # exactly once: a subscription is renewed once for each instant it fell due
+    UniqueConstraint("subscription_id", "due_at"),
+)

@@ -222,6 +222,7 @@ class StoreBook:
         self._locked: set[int] = set()
         self.order_id: int | None = None  # stamped on the documents recorded
         self.acting_user: int | None = None  # stamped on requests opened and decided
+        self.bill_run: str | None = None  # stamped on the renewals a bill run makes
 
     # subscriptions ---------------------------------------------------------------------
     def _head(self, key: str, lock: bool) -> tuple[int, int] | None:
@@ -424,6 +425,25 @@ class StoreBook:
                 currency=amount.currency,
                 method=self.accounts[account].payment_method,
                 paid_at=at,
+            )
+        )
+
+    def forget(self, sub_id: str) -> None:
+        """Drop what this book remembers of ``sub_id`` (after a savepoint rolled back)."""
+        self._subs.pop(sub_id, None)
+
+    def renewed(self, sub_id: str, due_at: datetime, document: str | None) -> None:
+        """The exactly-once key of a renewal: a second renewal of ``sub_id`` for
+        ``due_at`` violates the unique (subscription, due_at) and rolls its transaction
+        back."""
+        self.connection.execute(
+            insert(t.renewals).values(
+                tenant_id=self.tenant_id,
+                subscription_id=self.row_id(sub_id),
+                due_at=due_at,
+                document_number=document,
+                bill_run=self.bill_run,
+                created_at=due_at,
             )
         )
 

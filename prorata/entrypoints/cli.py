@@ -220,6 +220,115 @@ def render_command(
         stop.set()
 
 
+def _until(text: str | None):
+    """``--until``: an ISO datetime with its offset, or a date (that whole day, UTC)."""
+    from datetime import UTC, date, datetime, time, timedelta
+
+    if text is None:
+        return datetime.now(UTC)
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(
+            f"{text!r}: expected a date (2026-12-01) or a datetime with offset",
+            param_hint="--until",
+        ) from None
+    if len(text) == 10:  # a date: everything due during that day
+        day = date.fromisoformat(text) + timedelta(days=1)
+        return datetime.combine(day, time(), UTC) - timedelta(microseconds=1)
+    if value.tzinfo is None:
+        raise typer.BadParameter(f"{text!r}: give the offset (e.g. +01:00)", param_hint="--until")
+    return value
+
+
+def _bill_worker(url: str, until, run_id: str, batch: int, queue) -> None:
+    """One bill-run worker process: batches until nothing is due; reports each batch."""
+    from prorata.adapters.database import make_engine
+    from prorata.services.bill_run import run_until_done
+
+    engine = make_engine(url)
+    try:
+        total = run_until_done(engine, until, run_id=run_id, batch=batch, progress=queue.put)
+    finally:
+        engine.dispose()
+    queue.put(("done", total.failures))
+
+
+@app.command("bill-run")
+def bill_run_command(
+    until: str | None = typer.Option(
+        None, help="Renew what is due up to this instant or date (default: now)."
+    ),
+    workers: int = typer.Option(1, min=1, max=64, help="Worker processes."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show the documents; keep nothing."),
+    batch: int = typer.Option(200, min=1, max=10_000, help="Subscriptions per transaction."),
+    database: str | None = typer.Option(None, "--database", help="SQLAlchemy URL."),
+) -> None:
+    """Renew every subscription that fell due, exactly once (several may run at once)."""
+    import multiprocessing
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from prorata.adapters.database import database_url, make_engine
+    from prorata.core.money import Money
+    from prorata.services.bill_run import Summary, due_count, new_run_id
+    from prorata.services.bill_run import dry_run as preview
+
+    moment = _until(until)
+    url = database_url(database)
+    console = Console()
+    if dry_run:
+        summary = preview(make_engine(url), moment, batch=batch)
+        for doc in summary.documents:
+            console.print(
+                f"{doc['type']} {doc['account']} {doc['issued_at']} "
+                f"{doc['total']} {doc['currency']}: "
+                + "; ".join(f"{line['description']} {line['amount']}" for line in doc["lines"])
+            )
+    else:
+        run_id = new_run_id()
+        expected = due_count(make_engine(url), moment)
+        summary = Summary()
+        context = multiprocessing.get_context("spawn")
+        queue = context.Queue()
+        procs = [
+            context.Process(target=_bill_worker, args=(url, moment, run_id, batch, queue))
+            for _ in range(workers)
+        ]
+        columns = (*Progress.get_default_columns()[:2], BarColumn(), MofNCompleteColumn())
+        with Progress(*columns, TimeElapsedColumn(), console=console) as bar:
+            task = bar.add_task(f"bill run {run_id}", total=expected)
+            for proc in procs:
+                proc.start()
+            running = workers
+            while running:
+                item = queue.get()
+                if isinstance(item, tuple) and item[0] == "done":
+                    running -= 1
+                    summary.failures.update(item[1])
+                    continue
+                summary.add(item)
+                bar.update(task, completed=summary.subscriptions + len(summary.failures))
+            for proc in procs:
+                proc.join()
+        if any(proc.exitcode for proc in procs):
+            console.print("[red]a worker stopped with an error; run the bill run again[/red]")
+    totals = ", ".join(
+        f"{Money.from_minor(minor, currency)} {currency}"
+        for currency, minor in sorted(summary.totals.items())
+    )
+    console.print(
+        f"{'would renew' if dry_run else 'renewed'} {summary.subscriptions} subscriptions "
+        f"({summary.renewals} renewals), {summary.invoices} invoices"
+        + (f": {totals}" if totals else "")
+        + f"; {len(summary.failures)} failures"
+    )
+    for key, error in sorted(summary.failures.items()):
+        console.print(f"  [red]failed[/red] {key}: {error}")
+    if summary.failures:
+        raise typer.Exit(1)
+
+
 webhooks_app = typer.Typer(help="Webhook delivery.")
 app.add_typer(webhooks_app, name="webhooks")
 

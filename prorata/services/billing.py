@@ -79,6 +79,7 @@ class Billing:
         sub = self._get(sub_id)
         step = lifecycle.advance(self.ctx, sub, when)
         docs = self._bill(step.subscription, step.lines, when, "renewal")
+        self.ledger.renewed(sub_id, when, docs[0].number if docs else None)
         return Outcome("applied", self._get(sub_id), documents=docs)
 
     # actions -------------------------------------------------------------------------

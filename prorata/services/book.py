@@ -82,6 +82,10 @@ class Ledger(Protocol):
 
     def mark_paid(self, invoice: Invoice, at: datetime) -> Invoice: ...
 
+    def renewed(self, sub_id: str, due_at: datetime, document: str | None) -> None:
+        """``sub_id`` was renewed for ``due_at``: at most once (the bill run's key)."""
+        ...
+
 
 @dataclass
 class Book:
@@ -93,6 +97,7 @@ class Book:
     requests: list[Request] = field(default_factory=list)
     rejected: list[Rejection] = field(default_factory=list)
     counters: dict[str, int] = field(default_factory=dict)
+    renewals: dict[tuple[str, datetime], str | None] = field(default_factory=dict)
 
     @property
     def explanations(self) -> list[tuple[str, Line]]:
@@ -160,3 +165,9 @@ class Book:
         paid = invoice.paid()
         self.documents = [paid if d is invoice else d for d in self.documents]
         return paid
+
+    def renewed(self, sub_id: str, due_at: datetime, document: str | None) -> None:
+        key = (sub_id, due_at)
+        if key in self.renewals:
+            raise ValueError(f"subscription {sub_id} was already renewed for {due_at}")
+        self.renewals[key] = document

@@ -74,28 +74,30 @@ def audit(work: Work, action: str, sub, before, after) -> None:
 
 
 def publish(work: Work, topic: str, outcome: Outcome) -> None:
-    tenant = work.principal.tenant_id
+    publish_outcome(work.connection, work.principal.tenant_id, topic, outcome, work.at)
+
+
+def publish_outcome(connection, tenant: int, topic: str, outcome: Outcome, at) -> None:
+    """One event for the outcome, one per document issued and one for a request opened."""
     sub = outcome.subscription
     journal.emit(
-        work.connection,
+        connection,
         tenant,
         topic,
         {"subscription": sub.id, "account": sub.account, "status": outcome.status},
-        work.at,
+        at,
     )
     for doc in outcome.documents:
         kind = "invoice" if isinstance(doc, Invoice) else "credit_note"
         journal.emit(
-            work.connection,
+            connection,
             tenant,
             f"{kind}.issued",
             {"number": doc.number, "account": doc.account, "total": str(doc.total)},
-            work.at,
+            at,
         )
     if outcome.request is not None:
-        journal.emit(
-            work.connection, tenant, "request.opened", request_view(outcome.request), work.at
-        )
+        journal.emit(connection, tenant, "request.opened", request_view(outcome.request), at)
 
 
 def outcome_view(work: Work, outcome: Outcome) -> dict[str, Any]:

@@ -99,7 +99,8 @@ def _sqlite_busy(exc: DBAPIError) -> bool:
     return "database is locked" in str(exc.orig) or "SQLITE_BUSY" in str(exc.orig)
 
 
-def _retryable(exc: DBAPIError) -> bool:
+def retryable(exc: DBAPIError) -> bool:
+    """A PostgreSQL deadlock or serialization failure: the transaction may be run again."""
     return getattr(exc.orig, "sqlstate", None) in _RETRIED_SQLSTATES
 
 
@@ -171,7 +172,7 @@ def run(
                 # another writer first: redo it holding the write lock from the start.
                 deferred = False
                 continue
-            if attempt + 1 < _ATTEMPTS and _retryable(exc):
+            if attempt + 1 < _ATTEMPTS and retryable(exc):
                 continue
             raise
     raise AssertionError("unreachable")  # pragma: no cover
