@@ -52,9 +52,11 @@ def audit(
     )
 
 
+_INSERT_EVENT = insert(t.outbox)
+
+
 def emit(connection: Connection, tenant_id: int, topic: str, payload: Any, at: datetime) -> None:
     connection.execute(
-        insert(t.outbox).values(
-            tenant_id=tenant_id, topic=topic, payload=_json(payload), created_at=at
-        )
+        _INSERT_EVENT,
+        {"tenant_id": tenant_id, "topic": topic, "payload": _json(payload), "created_at": at},
     )

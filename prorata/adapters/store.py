@@ -25,7 +25,7 @@ from fractions import Fraction
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -59,21 +59,63 @@ def upsert(connection: Connection, table, values: dict, keys: list[str]) -> None
     connection.execute(dialect(table).values(**values).on_conflict_do_nothing(index_elements=keys))
 
 
+# Statements run for every change and renewal, built once: SQLAlchemy then skips building
+# and keying them on each call (most of a renewal's time was spent there).
+_P = bindparam
+_SERIES_START = {
+    name: dialect(t.number_series)
+    .values(tenant_id=_P("tenant"), series=_P("series_name"), last=0)
+    .on_conflict_do_nothing(index_elements=["tenant_id", "series"])
+    for name, dialect in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
+}
+_SERIES_NEXT = (
+    update(t.number_series)
+    .where(
+        t.number_series.c.tenant_id == _P("tenant"),
+        t.number_series.c.series == _P("series_name"),
+    )
+    .values(last=t.number_series.c.last + 1)
+    .returning(t.number_series.c.last)
+)
+_HEAD = select(t.subscriptions.c.id, t.subscriptions.c.version).where(
+    t.subscriptions.c.tenant_id == _P("tenant"), t.subscriptions.c.key == _P("key")
+)
+_HEAD_LOCKED = _HEAD.with_for_update()
+_ACCOUNT_OF = select(t.subscriptions.c.account_id).where(
+    t.subscriptions.c.tenant_id == _P("tenant"), t.subscriptions.c.key == _P("key")
+)
+_LOCK_ACCOUNT = select(t.accounts.c.id).where(t.accounts.c.id == _P("account")).with_for_update()
+_STATE = select(t.subscription_terms.c.state).where(
+    t.subscription_terms.c.subscription_id == _P("row"),
+    t.subscription_terms.c.version == _P("version"),
+)
+_MOVE_HEAD = (
+    update(t.subscriptions)
+    .where(t.subscriptions.c.id == _P("row"), t.subscriptions.c.version == _P("expected"))
+    .values(
+        version=_P("next_version"),
+        status=_P("new_status"),
+        plan=_P("new_plan"),
+        quantity=_P("new_quantity"),
+        due_at=_P("new_due_at"),
+    )
+)
+_INSERT_TERMS = insert(t.subscription_terms)
+_INSERT_DOCUMENT = insert(t.documents).returning(t.documents.c.id)
+_INSERT_LINES = insert(t.document_lines)
+_INSERT_LEDGER = insert(t.ledger_entries)
+_INSERT_RENEWAL = insert(t.renewals)
+_BALANCE = select(func.coalesce(func.sum(t.ledger_entries.c.amount_minor), 0)).where(
+    t.ledger_entries.c.account_id == _P("account"), t.ledger_entries.c.currency == _P("currency")
+)
+
+
 def next_in_series(connection: Connection, tenant_id: int, series: str) -> int:
     """The next number of ``series``: gapless, since the increment lives in the caller's
     transaction and the row stays locked (PostgreSQL) or the database is (SQLite)."""
-    upsert(
-        connection,
-        t.number_series,
-        {"tenant_id": tenant_id, "series": series, "last": 0},
-        ["tenant_id", "series"],
-    )
-    return connection.execute(
-        update(t.number_series)
-        .where(t.number_series.c.tenant_id == tenant_id, t.number_series.c.series == series)
-        .values(last=t.number_series.c.last + 1)
-        .returning(t.number_series.c.last)
-    ).scalar_one()
+    params = {"tenant": tenant_id, "series_name": series}
+    connection.execute(_SERIES_START[connection.dialect.name], params)
+    return connection.execute(_SERIES_NEXT, params).scalar_one()
 
 
 # tenant configuration --------------------------------------------------------------------
@@ -226,29 +268,22 @@ class StoreBook:
 
     # subscriptions ---------------------------------------------------------------------
     def _head(self, key: str, lock: bool) -> tuple[int, int] | None:
-        query = select(t.subscriptions.c.id, t.subscriptions.c.version).where(
-            t.subscriptions.c.tenant_id == self.tenant_id, t.subscriptions.c.key == key
-        )
+        params = {"tenant": self.tenant_id, "key": key}
+        query = _HEAD
         if lock and self.locking:
             # Lock order everywhere: the account, then its subscriptions. Credit is
             # consumed under the account lock, so changes of one account queue there.
-            account_id = self.connection.execute(
-                select(t.subscriptions.c.account_id).where(
-                    t.subscriptions.c.tenant_id == self.tenant_id, t.subscriptions.c.key == key
-                )
-            ).scalar_one_or_none()
+            account_id = self.connection.execute(_ACCOUNT_OF, params).scalar_one_or_none()
             if account_id is None:
                 return None
             self._lock_account(account_id)
-            query = query.with_for_update()
-        row = self.connection.execute(query).one_or_none()
+            query = _HEAD_LOCKED
+        row = self.connection.execute(query, params).one_or_none()
         return None if row is None else (row.id, row.version)
 
     def _lock_account(self, account_id: int) -> None:
         if self.locking and account_id not in self._locked:
-            self.connection.execute(
-                select(t.accounts.c.id).where(t.accounts.c.id == account_id).with_for_update()
-            )
+            self.connection.execute(_LOCK_ACCOUNT, {"account": account_id})
             self._locked.add(account_id)
 
     def subscription(self, sub_id: str) -> Subscription | None:
@@ -258,12 +293,7 @@ class StoreBook:
         if head is None:
             return None
         row_id, version = head
-        state = self.connection.execute(
-            select(t.subscription_terms.c.state).where(
-                t.subscription_terms.c.subscription_id == row_id,
-                t.subscription_terms.c.version == version,
-            )
-        ).scalar_one()
+        state = self.connection.execute(_STATE, {"row": row_id, "version": version}).scalar_one()
         sub = codec.decode(state)
         self._subs[sub_id] = (row_id, version, sub)
         return sub
@@ -289,19 +319,20 @@ class StoreBook:
 
     def _terms(self, row_id: int, version: int, sub: Subscription, at, reason) -> None:
         self.connection.execute(
-            insert(t.subscription_terms).values(
-                subscription_id=row_id,
-                version=version,
-                valid_from=at,
-                reason=reason,
-                plan=sub.plan,
-                quantity=sub.quantity,
-                status=sub.status,
-                period_start=sub.period_start,
-                period_end=sub.period_end,
-                state=codec.encode(sub),
-                created_at=t.now_utc(),
-            )
+            _INSERT_TERMS,
+            {
+                "subscription_id": row_id,
+                "version": version,
+                "valid_from": at,
+                "reason": reason,
+                "plan": sub.plan,
+                "quantity": sub.quantity,
+                "status": sub.status,
+                "period_start": sub.period_start,
+                "period_end": sub.period_end,
+                "state": codec.encode(sub),
+                "created_at": t.now_utc(),
+            },
         )
 
     def add(self, sub: Subscription, at: datetime) -> None:
@@ -324,10 +355,18 @@ class StoreBook:
         if self.subscription(sub.id) is None:
             raise UnknownKey(sub.id)
         row_id, version, _ = self._subs[sub.id]
+        head = self._head_values(sub)
         moved = self.connection.execute(
-            update(t.subscriptions)
-            .where(t.subscriptions.c.id == row_id, t.subscriptions.c.version == version)
-            .values(version=version + 1, **self._head_values(sub))
+            _MOVE_HEAD,
+            {
+                "row": row_id,
+                "expected": version,
+                "next_version": version + 1,
+                "new_status": head["status"],
+                "new_plan": head["plan"],
+                "new_quantity": head["quantity"],
+                "new_due_at": head["due_at"],
+            },
         ).rowcount
         if moved != 1:
             found = self._head(sub.id, lock=False)
@@ -370,32 +409,30 @@ class StoreBook:
         is_invoice = isinstance(doc, Invoice)
         zero = Money.zero(doc.currency)
         doc_id = self.connection.execute(
-            insert(t.documents)
-            .values(
-                tenant_id=self.tenant_id,
-                number=doc.number,
-                type="invoice" if is_invoice else "credit_note",
-                account_id=account_id,
-                currency=doc.currency,
-                issued_at=doc.issued_at,
-                subtotal_minor=doc.subtotal.minor,
-                tax_minor=doc.tax.minor,
-                total_minor=doc.total.minor,
-                credit_applied_minor=(doc.credit_applied if is_invoice else zero).minor,
-                credit_added_minor=(doc.credit_added if is_invoice else zero).minor,
-                amount_due_minor=(doc.amount_due if is_invoice else zero).minor,
-                tax_rate=str(doc.tax_rate),
-                status=doc.status if is_invoice else None,
-                refers_to=None if is_invoice else doc.refers_to,
-                credited_to=None if is_invoice else doc.credited_to,
-                order_id=self.order_id,
-            )
-            .returning(t.documents.c.id)
+            _INSERT_DOCUMENT,
+            {
+                "tenant_id": self.tenant_id,
+                "number": doc.number,
+                "type": "invoice" if is_invoice else "credit_note",
+                "account_id": account_id,
+                "currency": doc.currency,
+                "issued_at": doc.issued_at,
+                "subtotal_minor": doc.subtotal.minor,
+                "tax_minor": doc.tax.minor,
+                "total_minor": doc.total.minor,
+                "credit_applied_minor": (doc.credit_applied if is_invoice else zero).minor,
+                "credit_added_minor": (doc.credit_added if is_invoice else zero).minor,
+                "amount_due_minor": (doc.amount_due if is_invoice else zero).minor,
+                "tax_rate": str(doc.tax_rate),
+                "status": doc.status if is_invoice else None,
+                "refers_to": None if is_invoice else doc.refers_to,
+                "credited_to": None if is_invoice else doc.credited_to,
+                "order_id": self.order_id,
+            },
         ).scalar_one()
         if doc.lines:
             self.connection.execute(
-                insert(t.document_lines),
-                [_line_row(doc_id, n, line) for n, line in enumerate(doc.lines)],
+                _INSERT_LINES, [_line_row(doc_id, n, line) for n, line in enumerate(doc.lines)]
             )
         rows = [
             {
@@ -410,7 +447,7 @@ class StoreBook:
             for e in entries
         ]
         if rows:
-            self.connection.execute(insert(t.ledger_entries), rows)
+            self.connection.execute(_INSERT_LEDGER, rows)
         if is_invoice and doc.status == "paid" and doc.amount_due.is_positive:
             # collected on issue (auto-pay): the payment is recorded, so it has a receipt
             self._payment(doc_id, doc.amount_due, doc.account, doc.issued_at)
@@ -437,14 +474,15 @@ class StoreBook:
         ``due_at`` violates the unique (subscription, due_at) and rolls its transaction
         back."""
         self.connection.execute(
-            insert(t.renewals).values(
-                tenant_id=self.tenant_id,
-                subscription_id=self.row_id(sub_id),
-                due_at=due_at,
-                document_number=document,
-                bill_run=self.bill_run,
-                created_at=due_at,
-            )
+            _INSERT_RENEWAL,
+            {
+                "tenant_id": self.tenant_id,
+                "subscription_id": self.row_id(sub_id),
+                "due_at": due_at,
+                "document_number": document,
+                "bill_run": self.bill_run,
+                "created_at": due_at,
+            },
         )
 
     def credit(self, account: str, currency: str) -> Money:
@@ -454,13 +492,8 @@ class StoreBook:
 
     def balance(self, account: str, currency: str) -> Money:
         """The account's credit balance as read now, without a lock (previews, views)."""
-        account_id = self.accounts.id_of(account)
-        units = self.connection.execute(
-            select(func.coalesce(func.sum(t.ledger_entries.c.amount_minor), 0)).where(
-                t.ledger_entries.c.account_id == account_id,
-                t.ledger_entries.c.currency == currency,
-            )
-        ).scalar_one()
+        params = {"account": self.accounts.id_of(account), "currency": currency}
+        units = self.connection.execute(_BALANCE, params).scalar_one()
         return Money.from_minor(int(units), currency)
 
     def _local(self, value: datetime | None) -> datetime | None:
