@@ -78,8 +78,51 @@ def _tz(text: str) -> Any:
     return UTC if text == "UTC" else ZoneInfo(text)
 
 
+def _datetime(value: datetime) -> Any:
+    if value.tzinfo is None:
+        raise CodecError(f"naive datetime {value.isoformat()}: the store keeps aware times")
+    return {"$t": [value.replace(tzinfo=None).isoformat(), value.fold, _zone(value.tzinfo)]}
+
+
+def _dataclass_encoder(cls: type):
+    names = tuple(f.name for f in dataclasses.fields(cls))
+    tag = cls.__name__
+
+    def encode(value: Any) -> Any:
+        data: dict[str, Any] = {"$": tag}
+        for name in names:
+            data[name] = to_plain(getattr(value, name))
+        return data
+
+    return encode
+
+
+# Exact types first (one dictionary lookup); subclasses fall through to the checks below.
+_ENCODERS: dict[type, Any] = {
+    PeriodUnit: lambda value: {"$p": value.value},
+    Money: lambda value: {"$m": [str(value), value.currency]},
+    Decimal: lambda value: {"$d": str(value)},
+    Fraction: lambda value: {"$f": [value.numerator, value.denominator]},
+    datetime: _datetime,
+    tuple: lambda value: {"$tuple": [to_plain(v) for v in value]},
+    list: lambda value: [to_plain(v) for v in value],
+}
+
+
 def to_plain(value: Any) -> Any:
     """``value`` as JSON-ready data (dicts, lists, strings, numbers)."""
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
+    encoder = _ENCODERS.get(kind)
+    if encoder is None and kind.__name__ in _TYPES and _TYPES[kind.__name__] is kind:
+        encoder = _ENCODERS[kind] = _dataclass_encoder(kind)
+    if encoder is not None:
+        return encoder(value)
+    return _to_plain_slow(value)
+
+
+def _to_plain_slow(value: Any) -> Any:
     if isinstance(value, PeriodUnit):  # a str subclass: tag it before plain text
         return {"$p": value.value}
     if value is None or isinstance(value, bool | int | str):

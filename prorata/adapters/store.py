@@ -105,6 +105,10 @@ _INSERT_DOCUMENT = insert(t.documents).returning(t.documents.c.id)
 _INSERT_LINES = insert(t.document_lines)
 _INSERT_LEDGER = insert(t.ledger_entries)
 _INSERT_RENEWAL = insert(t.renewals)
+_ACCOUNT = select(t.accounts).where(
+    t.accounts.c.tenant_id == _P("tenant"), t.accounts.c.key == _P("key")
+)
+_INSERT_PAYMENT = insert(t.payments)
 _BALANCE = select(func.coalesce(func.sum(t.ledger_entries.c.amount_minor), 0)).where(
     t.ledger_entries.c.account_id == _P("account"), t.ledger_entries.c.currency == _P("currency")
 )
@@ -193,9 +197,7 @@ class AccountDirectory(Mapping[str, Account]):
     def __getitem__(self, key: str) -> Account:
         if key not in self._cache:
             row = self._connection.execute(
-                select(t.accounts).where(
-                    t.accounts.c.tenant_id == self._tenant_id, t.accounts.c.key == key
-                )
+                _ACCOUNT, {"tenant": self._tenant_id, "key": key}
             ).one_or_none()
             if row is None:
                 raise KeyError(key)
@@ -455,14 +457,15 @@ class StoreBook:
 
     def _payment(self, doc_id: int, amount: Money, account: str, at: datetime) -> None:
         self.connection.execute(
-            insert(t.payments).values(
-                tenant_id=self.tenant_id,
-                document_id=doc_id,
-                amount_minor=amount.minor,
-                currency=amount.currency,
-                method=self.accounts[account].payment_method,
-                paid_at=at,
-            )
+            _INSERT_PAYMENT,
+            {
+                "tenant_id": self.tenant_id,
+                "document_id": doc_id,
+                "amount_minor": amount.minor,
+                "currency": amount.currency,
+                "method": self.accounts[account].payment_method,
+                "paid_at": at,
+            },
         )
 
     def forget(self, sub_id: str) -> None:
