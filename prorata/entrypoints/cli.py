@@ -249,9 +249,12 @@ def _bill_worker(url: str, until, run_id: str, batch: int, queue) -> None:
     engine = make_engine(url)
     try:
         total = run_until_done(engine, until, run_id=run_id, batch=batch, progress=queue.put)
+    except BaseException as exc:
+        queue.put(("done", {}, f"{type(exc).__name__}: {exc}"))
+        raise
     finally:
         engine.dispose()
-    queue.put(("done", total.failures))
+    queue.put(("done", total.failures, None))
 
 
 @app.command("bill-run")
@@ -266,6 +269,7 @@ def bill_run_command(
 ) -> None:
     """Renew every subscription that fell due, exactly once (several may run at once)."""
     import multiprocessing
+    from queue import Empty
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
@@ -300,19 +304,31 @@ def bill_run_command(
             task = bar.add_task(f"bill run {run_id}", total=expected)
             for proc in procs:
                 proc.start()
-            running = workers
-            while running:
-                item = queue.get()
+            finished, errors = 0, []
+            while finished < workers:
+                try:
+                    item = queue.get(timeout=1)
+                except Empty:
+                    # a worker killed outright sends nothing: count it once it is gone
+                    gone = sum(1 for proc in procs if proc.exitcode is not None)
+                    if gone > finished and queue.empty():
+                        errors.append("a worker was stopped")
+                        finished = gone
+                    continue
                 if isinstance(item, tuple) and item[0] == "done":
-                    running -= 1
+                    finished += 1
                     summary.failures.update(item[1])
+                    if item[2]:
+                        errors.append(item[2])
                     continue
                 summary.add(item)
                 bar.update(task, completed=summary.subscriptions + len(summary.failures))
             for proc in procs:
                 proc.join()
-        if any(proc.exitcode for proc in procs):
-            console.print("[red]a worker stopped with an error; run the bill run again[/red]")
+        for error in errors:
+            console.print(f"[red]a worker stopped: {error}; run the bill run again[/red]")
+        if errors:
+            raise typer.Exit(2)
     totals = ", ".join(
         f"{Money.from_minor(minor, currency)} {currency}"
         for currency, minor in sorted(summary.totals.items())

@@ -94,15 +94,23 @@ def _claim(connection: Connection, until: datetime, batch: int, skip: set[int]):
 
 
 def _renew(connection: Connection, rows, until: datetime, run_id: str, summary: Summary, *, keep):
-    books: dict[int, tuple[StoreBook, Billing]] = {}
+    books: dict[int, tuple[StoreBook, Billing] | str] = {}
     for row in rows:
         if row.tenant_id not in books:
-            config = load_config(connection, row.tenant_id)
-            book = StoreBook(connection, config)
-            book.bill_run = run_id
-            ctx = Context(config.catalog, config.policy, book.accounts)
-            books[row.tenant_id] = (book, Billing(ctx, book, config.policy.rounding))
-        book, billing = books[row.tenant_id]
+            try:
+                config = load_config(connection, row.tenant_id)
+            except Exception as exc:  # a tenant that cannot be read fails alone
+                books[row.tenant_id] = f"tenant configuration: {type(exc).__name__}: {exc}"
+            else:
+                book = StoreBook(connection, config)
+                book.bill_run = run_id
+                ctx = Context(config.catalog, config.policy, book.accounts)
+                books[row.tenant_id] = (book, Billing(ctx, book, config.policy.rounding))
+        loaded = books[row.tenant_id]
+        if isinstance(loaded, str):
+            summary.failures[row.key] = loaded
+            continue
+        book, billing = loaded
         savepoint = connection.begin_nested()
         try:
             outcomes = billing.catch_up(row.key, until.astimezone(book.zone))
@@ -110,6 +118,13 @@ def _renew(connection: Connection, rows, until: datetime, run_id: str, summary: 
                 at = outcome.documents[0].issued_at if outcome.documents else until
                 publish_outcome(connection, row.tenant_id, "subscription.renewed", outcome, at)
             savepoint.commit()
+        except DBAPIError as exc:
+            savepoint.rollback()
+            book.forget(row.key)
+            if retryable(exc):
+                raise  # a deadlock: the whole batch is run again (run_batch)
+            summary.failures[row.key] = f"{type(exc).__name__}: {exc}"
+            continue
         except Exception as exc:  # one subscription's failure does not stop the run
             savepoint.rollback()
             book.forget(row.key)
