@@ -501,3 +501,6 @@ renewals = Table(
     # exactly once: a subscription is renewed once for each instant it fell due
     UniqueConstraint("subscription_id", "due_at"),
 )
+
+# the bill run claims across tenants by due instant
+Index("ix_subscriptions_due_claim", subscriptions.c.due_at, subscriptions.c.id)

@@ -77,6 +77,14 @@ _SERIES_NEXT = (
     .values(last=t.number_series.c.last + 1)
     .returning(t.number_series.c.last)
 )
+_SERIES_LOCK = (
+    select(t.number_series.c.last)
+    .where(
+        t.number_series.c.tenant_id == _P("tenant"),
+        t.number_series.c.series == _P("series_name"),
+    )
+    .with_for_update()
+)
 _HEAD = select(t.subscriptions.c.id, t.subscriptions.c.version).where(
     t.subscriptions.c.tenant_id == _P("tenant"), t.subscriptions.c.key == _P("key")
 )
@@ -118,8 +126,18 @@ def next_in_series(connection: Connection, tenant_id: int, series: str) -> int:
     """The next number of ``series``: gapless, since the increment lives in the caller's
     transaction and the row stays locked (PostgreSQL) or the database is (SQLite)."""
     params = {"tenant": tenant_id, "series_name": series}
-    connection.execute(_SERIES_START[connection.dialect.name], params)
-    return connection.execute(_SERIES_NEXT, params).scalar_one()
+    number = connection.execute(_SERIES_NEXT, params).scalar_one_or_none()
+    if number is None:  # the series' first number: create it, then take it
+        connection.execute(_SERIES_START[connection.dialect.name], params)
+        number = connection.execute(_SERIES_NEXT, params).scalar_one()
+    return number
+
+
+def lock_series(connection: Connection, tenant_id: int, series: str) -> None:
+    """Take the lock of ``series`` now (PostgreSQL), before any account lock, so that a
+    transaction numbering many documents never waits for it while holding accounts."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(_SERIES_LOCK, {"tenant": tenant_id, "series_name": series})
 
 
 # tenant configuration --------------------------------------------------------------------

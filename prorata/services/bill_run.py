@@ -32,7 +32,7 @@ from sqlalchemy import Connection, Engine, func, select
 from sqlalchemy.exc import DBAPIError
 
 from prorata.adapters import schema as t
-from prorata.adapters.store import StoreBook, load_config
+from prorata.adapters.store import StoreBook, load_config, lock_series
 from prorata.core.changes import Context
 from prorata.core.documents import Invoice
 from prorata.services.billing import Billing
@@ -102,6 +102,7 @@ def _renew(connection: Connection, rows, until: datetime, run_id: str, summary: 
             except Exception as exc:  # a tenant that cannot be read fails alone
                 books[row.tenant_id] = f"tenant configuration: {type(exc).__name__}: {exc}"
             else:
+                lock_series(connection, row.tenant_id, "INV")  # first: no deadlock with accounts
                 book = StoreBook(connection, config)
                 book.bill_run = run_id
                 ctx = Context(config.catalog, config.policy, book.accounts)

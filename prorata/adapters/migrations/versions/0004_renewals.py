@@ -1,5 +1,5 @@
 """Renewals: one row per subscription and instant it fell due (the bill run's exactly-once
-key).
+key); an index on subscriptions by due instant for the bill run's claims.
 
 Revision ID: 0004
 Revises: 0003
@@ -45,8 +45,14 @@ def upgrade() -> None:
     with op.batch_alter_table("renewals", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_renewals_tenant_id"), ["tenant_id"], unique=False)
 
+    with op.batch_alter_table("subscriptions", schema=None) as batch_op:
+        batch_op.create_index("ix_subscriptions_due_claim", ["due_at", "id"], unique=False)
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("subscriptions", schema=None) as batch_op:
+        batch_op.drop_index("ix_subscriptions_due_claim")
+
     with op.batch_alter_table("renewals", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_renewals_tenant_id"))
 

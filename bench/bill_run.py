@@ -1,0 +1,567 @@
+"""Bill run throughput: renewals per second, against the database's raw insert floor.
+
+Generates ``--subscriptions`` N subscriptions in one tenant (not measured; reported apart)
+through :class:`~prorata.services.billing.Billing`, in large transactions, with the outbox
+events the services publish for each action (no audit or idempotency rows: the bill run
+reads neither). The mix, drawn from a fixed seed:
+
+- plans basic, pro and team, monthly (about 70 %) or annual, 1 to 50 seats, billing days
+  1 to 28 (a fifth start after their billing day: a prorated first period);
+- about 10 % schedule a change for the end of the term (another plan, other seats, or the
+  other billing period), about 5 % cancel at period end;
+- about 10 % drop seats mid-period, which credits their account (the policy is Stripe's
+  with ``quantity_decrease`` invoiced at once, so the negative invoice becomes account
+  credit), and about 5 % add seats mid-period, whose prorations wait for the renewal
+  invoice (Stripe's ``next_invoice``);
+- each subscription joins the previous one's account one time in five, else a new account
+  (2,000 subscriptions: 1,563 accounts); 80 % of accounts auto-pay.
+
+Monthly subscriptions start in January 2025 and annual ones in February 2024, so at
+``UNTIL`` (2025-03-01 00:00 Europe/Paris) every subscription has exactly one renewal due.
+The bill run is then what ``prorata bill-run`` runs: ``--workers`` spawned processes
+calling :func:`~prorata.services.bill_run.run_until_done` (the CLI's own worker function)
+with ``--batch``; the clock starts once every worker has started and imported, and stops
+when the last one is done. The result is checked: N renewals, no failures, nothing left
+due, one ``renewals`` row per subscription. On PostgreSQL the tables are ANALYZEd after
+the generation, as autovacuum would have done after a bulk load.
+
+In the same run the raw insert floor is measured: N rows shaped like ``documents`` in one
+transaction into a scratch table of the same database (SQLite: ``executemany``; PostgreSQL:
+``COPY`` through psycopg 3), the best of three tries. The last line reads
+``renewals_per_s=<n> floor_rows_per_s=<n> ratio=<n>`` (ratio: how many times slower than
+the floor a renewal is).
+
+``--profile`` runs the bill run in this process under cProfile (one worker) and prints the
+top functions by cumulative and by internal time, and the time per area (SQLAlchemy, the
+driver, the codec, the core). SQLite (the default) runs in a temporary directory;
+``--database postgresql://…`` runs in a new schema of that database, dropped at the end.
+
+    .venv/bin/python bench/bill_run.py --subscriptions 2000 [--workers 2] [--batch 200]
+        [--database URL] [--profile]
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import multiprocessing
+import pstats
+import random
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from queue import Empty
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.engine import make_url
+
+from prorata.adapters import schema as t
+from prorata.adapters.database import database_url, make_engine, migrate
+from prorata.adapters.store import StoreBook, load_config
+from prorata.adapters.tenants import add_account, create_tenant
+from prorata.core.changes import Refusal
+from prorata.core.model import Account, Cancel, Change, Subscribe
+from prorata.scenario.loader import parse_scenario
+from prorata.scenario.on_store import billing_on
+from prorata.services.bill_run import Summary, due_count, new_run_id, run_until_done
+from prorata.services.recording import publish_outcome
+
+CATALOG = """
+currency: EUR
+timezone: Europe/Paris
+policy: {preset: stripe, quantity_decrease: {invoice: now}}
+catalog:
+  products:
+    - id: app
+      plans:
+        - {id: basic-m, tier: 1, period: monthly, price: "29.00", per_unit: true}
+        - {id: pro-m, tier: 2, period: monthly, price: "59.00", per_unit: true}
+        - {id: team-m, tier: 3, period: monthly, price: "99.00", per_unit: true}
+        - {id: basic-y, tier: 1, period: annual, price: "290.00", per_unit: true}
+        - {id: pro-y, tier: 2, period: annual, price: "590.00", per_unit: true}
+        - {id: team-y, tier: 3, period: annual, price: "990.00", per_unit: true}
+accounts: []
+events: []
+"""
+ZONE = ZoneInfo("Europe/Paris")
+UNTIL = datetime(2025, 3, 1, tzinfo=ZONE)  # every subscription: exactly one renewal due
+TIERS = ("basic", "pro", "team")
+OTHER_PERIOD = {"m": "y", "y": "m"}
+CHUNK = 2000  # generation: actions per transaction
+SEED = 20250301
+
+
+# -- generation (not measured) --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Action:
+    at: datetime
+    order: int  # ties: the subscription's own order (subscribe first)
+    sub: int
+    what: object  # Subscribe | Change | Cancel
+
+
+def plan_mix(n: int, rng: random.Random) -> tuple[list[Account], list[Action], list[tuple]]:
+    """The accounts, every subscription's subscribe, and the later actions as recipes
+    ``(sub, kind, fraction of the first period, argument)`` placed once periods are known."""
+    accounts: list[Account] = []
+    subscribes: list[Action] = []
+    later: list[tuple] = []
+    for i in range(n):
+        if not accounts or rng.random() >= 0.2 or i == 0:
+            accounts.append(
+                Account(
+                    f"a{len(accounts)}",
+                    locale=rng.choice(("fr", "fr", "en", "de")),
+                    auto_pay=rng.random() < 0.8,
+                    payment_method="card",
+                    tax_rate=Decimal("0.20") if rng.random() < 0.5 else Decimal(0),
+                )
+            )
+        account = accounts[-1].id
+        unit = "m" if rng.random() < 0.7 else "y"
+        tier = rng.choice(TIERS)
+        seats = rng.randint(1, 50)
+        start_day = rng.randint(1, 28)
+        billing_day = start_day if rng.random() < 0.8 else rng.randint(1, start_day)
+        year, month = (2025, 1) if unit == "m" else (2024, 2)
+        at = datetime(year, month, start_day, 8, tzinfo=ZONE) + timedelta(
+            seconds=rng.randrange(10 * 3600)
+        )
+        spec = Subscribe(f"s{i}", account, f"{tier}-{unit}", seats, billing_day)
+        subscribes.append(Action(at, 0, i, spec))
+        current = seats
+        extra = rng.random()
+        if extra < 0.10 and seats > 1:  # fewer seats now: a negative invoice, account credit
+            current = rng.randint(1, seats - 1)
+            later.append((i, "credit", rng.uniform(0.05, 0.25), current))
+        elif extra < 0.15 and seats < 50:  # more seats now: prorations wait for the renewal
+            current = rng.randint(seats + 1, 50)
+            later.append((i, "prorate", rng.uniform(0.05, 0.25), current))
+        roll = rng.random()
+        if roll < 0.10:  # a change at the end of the term
+            choice = rng.random()
+            if choice < 0.4:
+                other = rng.choice([x for x in TIERS if x != tier])
+                change = {"plan": f"{other}-{unit}"}
+            elif choice < 0.8:
+                change = {"quantity": rng.choice([q for q in range(1, 51) if q != current])}
+            else:
+                change = {"plan": f"{tier}-{OTHER_PERIOD[unit]}"}
+            later.append((i, "scheduled", rng.uniform(0.3, 0.8), change))
+        elif roll < 0.15:  # a cancellation at period end
+            later.append((i, "cancel", rng.uniform(0.3, 0.8), None))
+    return accounts, subscribes, later
+
+
+def _run(billing, action: Action):
+    what = action.what
+    if isinstance(what, Subscribe):
+        return "subscription.created", billing.subscribe(what, action.at, "EUR")
+    if isinstance(what, Cancel):
+        outcome = billing.cancel(what, action.at)
+        topic = "subscription.cancel"
+    else:
+        outcome = billing.change(what, action.at)
+        topic = "subscription.change"
+    if isinstance(outcome, Refusal):
+        raise RuntimeError(f"s{action.sub} at {action.at}: refused: {outcome.message}")
+    return f"{topic}.{outcome.status}", outcome
+
+
+def _apply(engine, tenant: int, actions: list[Action], periods: dict[int, tuple] | None):
+    for first in range(0, len(actions), CHUNK):
+        with engine.begin() as connection:
+            book = StoreBook(connection, load_config(connection, tenant))
+            billing = billing_on(book)
+            for action in actions[first : first + CHUNK]:
+                topic, outcome = _run(billing, action)
+                publish_outcome(connection, tenant, topic, outcome, action.at)
+                if periods is not None:
+                    sub = outcome.subscription
+                    periods[action.sub] = (sub.period_start, sub.period_end)
+
+
+def generate(engine, n: int, seed: int) -> dict[str, int]:
+    """N subscriptions as described above; what was made, by kind."""
+    rng = random.Random(seed)
+    accounts, subscribes, later = plan_mix(n, rng)
+    scenario = parse_scenario(CATALOG)
+    with engine.begin() as connection:
+        tenant = create_tenant(
+            connection,
+            slug=f"bench-{uuid.uuid4().hex[:8]}",
+            name="bench",
+            currency="EUR",
+            timezone="Europe/Paris",
+            catalog=scenario.catalog,
+            policy=scenario.policy,
+            policy_spec={"preset": "stripe", "quantity_decrease": {"invoice": "now"}},
+        )
+        for account in accounts:
+            add_account(connection, tenant, account)
+    subscribes.sort(key=lambda a: (a.at, a.order, a.sub))
+    periods: dict[int, tuple] = {}
+    _apply(engine, tenant, subscribes, periods)
+    actions = []
+    for i, kind, share, argument in later:
+        start, end = periods[i]
+        at = start + (end - start) * share
+        if kind == "cancel":
+            what = Cancel(f"s{i}", timing="end_of_term")
+        elif kind == "scheduled":
+            what = Change(f"s{i}", timing="end_of_term", **argument)
+        else:
+            what = Change(f"s{i}", quantity=argument, timing="immediate")
+        actions.append(Action(at.replace(microsecond=0), 1, i, what))
+    actions.sort(key=lambda a: (a.at, a.order, a.sub))
+    _apply(engine, tenant, actions, None)
+    counts = {"accounts": len(accounts), "subscriptions": n}
+    for _, kind, _, _ in later:
+        counts[kind] = counts.get(kind, 0) + 1
+    return counts
+
+
+def analyze(engine) -> None:
+    """PostgreSQL: fresh planner statistics, as autovacuum would have after a bulk load."""
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as connection:
+            connection.exec_driver_sql("ANALYZE")
+
+
+# -- the bill run (measured) ---------------------------------------------------------------
+
+
+def _worker(url: str, until, run_id: str, batch: int, queue, go) -> None:
+    """The CLI's bill-run worker, started once this process has imported it."""
+    from prorata.entrypoints.cli import _bill_worker
+
+    queue.put(("ready", None))
+    go.wait()
+    _bill_worker(url, until, run_id, batch, queue)
+
+
+def _next(queue, procs, expected_gone: int):
+    """The next message, or None once a worker has died without a word."""
+    while True:
+        try:
+            return queue.get(timeout=1)
+        except Empty:
+            if sum(proc.exitcode is not None for proc in procs) > expected_gone and queue.empty():
+                return None
+
+
+def bill_run(url: str, workers: int, batch: int) -> tuple[Summary, float, float, list[str]]:
+    """Run the bill run in ``workers`` spawned processes; (summary, seconds, startup seconds,
+    worker errors)."""
+    context = multiprocessing.get_context("spawn")
+    queue, go = context.Queue(), context.Event()
+    run_id = new_run_id()
+    procs = [
+        context.Process(target=_worker, args=(url, UNTIL, run_id, batch, queue, go))
+        for _ in range(workers)
+    ]
+    launched = time.perf_counter()
+    for proc in procs:
+        proc.start()
+    ready, errors = 0, []
+    while ready < workers:
+        item = _next(queue, procs, 0)
+        if item is None:
+            go.set()
+            for proc in procs:
+                proc.join()
+            return Summary(), 0.0, 0.0, ["a worker died while starting"]
+        ready += item == ("ready", None)
+    began = time.perf_counter()
+    go.set()
+    summary, finished = Summary(), 0
+    while finished < workers:
+        item = _next(queue, procs, finished)
+        if item is None:  # killed outright: it sends nothing
+            errors.append("a worker was stopped")
+            finished += 1
+        elif isinstance(item, tuple) and item[0] == "done":
+            finished += 1
+            summary.failures.update(item[1])
+            if len(item) > 2 and item[2]:
+                errors.append(item[2])
+        else:
+            summary.add(item)
+    spent = time.perf_counter() - began
+    for proc in procs:
+        proc.join()
+    errors += [f"worker exit code {proc.exitcode}" for proc in procs if proc.exitcode]
+    return summary, spent, began - launched, errors
+
+
+def check(engine, n: int, summary: Summary, errors: list[str]) -> list[str]:
+    """What is wrong with the bill run's result (nothing, one hopes). Expected: no failures,
+    N renewals, nothing left due, one ``renewals`` row per subscription."""
+    problems = [f"worker: {error}" for error in errors]
+    failed = len(summary.failures)
+    if failed:
+        sample = "; ".join(f"{k}: {v}" for k, v in sorted(summary.failures.items())[:3])
+        problems.append(f"{failed} failures ({sample})")
+    if summary.renewals != n - failed:
+        problems.append(f"renewals={summary.renewals}, expected N - failures = {n - failed}")
+    left = due_count(engine, UNTIL)
+    if left:
+        problems.append(f"{left} subscriptions still due at {UNTIL.isoformat()}")
+    with engine.connect() as connection:
+        connection.execution_options(sqlite_begin="DEFERRED")
+        rows, distinct = connection.execute(
+            select(func.count(), func.count(t.renewals.c.subscription_id.distinct()))
+        ).one()
+    if rows != n or distinct != n:
+        problems.append(f"renewals table: {rows} rows for {distinct} subscriptions, expected {n}")
+    elif failed:
+        problems.append(
+            "every subscription has its renewals row: the failed ones were renewed by a later "
+            "batch (of another worker), yet reported as failures"
+        )
+    return problems
+
+
+# -- the raw insert floor ------------------------------------------------------------------
+
+
+def floor_rows(n: int) -> list[tuple]:
+    at = datetime(2025, 2, 1, 8, tzinfo=UTC)
+    return [
+        (1, f"F-{k:07d}", "invoice", 1 + k % 1000, "EUR", at + timedelta(seconds=k), k, "paid")
+        for k in range(n)
+    ]
+
+
+COLUMNS = "tenant_id, number, type, account_id, currency, issued_at, total_minor, status"
+
+
+def insert_floor(engine, n: int, attempts: int = 3) -> float:
+    """Seconds to insert ``n`` document-shaped rows into a fresh table in one transaction,
+    commit included: the best of ``attempts`` (a floor; one try is a few ms, so noisy)."""
+    rows = floor_rows(n)
+    postgres = engine.dialect.name == "postgresql"
+    if not postgres:
+        rows = [(*row[:5], row[5].isoformat(), *row[6:]) for row in rows]
+    ident = "BIGSERIAL PRIMARY KEY" if postgres else "INTEGER PRIMARY KEY"
+    instant = "TIMESTAMPTZ" if postgres else "TEXT"
+    ddl = (
+        f"CREATE TABLE bench_floor (id {ident}, tenant_id BIGINT NOT NULL, "
+        "number VARCHAR(32) NOT NULL, type VARCHAR(16) NOT NULL, account_id BIGINT NOT NULL, "
+        f"currency VARCHAR(3) NOT NULL, issued_at {instant} NOT NULL, "
+        "total_minor BIGINT NOT NULL, status VARCHAR(16))"
+    )
+    best = float("inf")
+    raw = engine.raw_connection()  # the engine's settings (SQLite: WAL, synchronous=NORMAL)
+    try:
+        dbapi = raw.driver_connection
+        for _ in range(attempts):
+            if postgres:
+                dbapi.execute(ddl)
+                dbapi.commit()
+                began = time.perf_counter()
+                statement = f"COPY bench_floor ({COLUMNS}) FROM STDIN"
+                with dbapi.cursor() as cursor, cursor.copy(statement) as copy:
+                    for row in rows:
+                        copy.write_row(row)
+                dbapi.commit()
+                best = min(best, time.perf_counter() - began)
+                dbapi.execute("DROP TABLE bench_floor")
+                dbapi.commit()
+            else:  # the driver is in autocommit mode (database.py): transactions are explicit
+                dbapi.execute(ddl)
+                began = time.perf_counter()
+                dbapi.execute("BEGIN IMMEDIATE")
+                dbapi.executemany(
+                    f"INSERT INTO bench_floor ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows
+                )
+                dbapi.execute("COMMIT")
+                best = min(best, time.perf_counter() - began)
+                dbapi.execute("DROP TABLE bench_floor")
+    finally:
+        raw.close()
+    return best
+
+
+# -- profile ---------------------------------------------------------------------------------
+
+
+def _area(path: str, name: str) -> str:
+    if "sqlite3" in name or "psycopg" in path or "psycopg" in name or "socket" in name:
+        return "database driver and server (sqlite3 / psycopg calls, waits)"
+    if "/sqlalchemy/sql/" in path:
+        return "SQLAlchemy sql/: statement building, cache keys, compiling, params"
+    if "/sqlalchemy/" in path:
+        return "SQLAlchemy engine/ and rest: execution, results, rows"
+    if path.endswith("prorata/adapters/codec.py") or "/json/" in path or "_json" in name:
+        return "codec (prorata.adapters.codec and json)"
+    if "/prorata/core/" in path:
+        return "prorata.core (own code)"
+    if "/prorata/" in path:
+        return "prorata services and adapters (own code)"
+    return "stdlib and other (datetime, zoneinfo, decimal, dataclasses, … called by all)"
+
+
+def areas(stats: pstats.Stats) -> list[tuple[str, float]]:
+    """Internal time summed per area of the code."""
+    totals: dict[str, float] = {}
+    for (path, _line, name), (_cc, _nc, tottime, _ct, _callers) in stats.stats.items():
+        area = _area(path, name)
+        totals[area] = totals.get(area, 0.0) + tottime
+    return sorted(totals.items(), key=lambda item: -item[1])
+
+
+ENTRY_POINTS = (
+    ("prorata/adapters/codec.py", "encode"),
+    ("prorata/adapters/codec.py", "decode"),
+    ("prorata/core/lifecycle.py", "advance"),
+    ("prorata/core/documents.py", "issue_invoice"),
+    ("prorata/services/bill_run.py", "_claim"),
+    ("prorata/services/recording.py", "publish_outcome"),
+    ("sqlalchemy/engine/base.py", "execute"),
+    ("sqlalchemy/sql/elements.py", "_compile_w_cache"),
+    ("sqlalchemy/engine/default.py", "do_execute"),
+    ("sqlalchemy/engine/default.py", "do_executemany"),
+)
+
+
+def entry_points(stats: pstats.Stats) -> list[tuple[str, float]]:
+    """Cumulative time of a few functions (recursion counted once by cProfile)."""
+    found = []
+    for suffix, function in ENTRY_POINTS:
+        cumulative = sum(
+            ct
+            for (path, _line, name), (_cc, _nc, _tt, ct, _callers) in stats.stats.items()
+            if path.endswith(suffix) and name == function
+        )
+        found.append((f"{suffix}:{function}", cumulative))
+    return found
+
+
+def profile(url: str, n: int, batch: int) -> tuple[Summary, float]:
+    engine = make_engine(url)
+    profiler = cProfile.Profile()
+    began = time.perf_counter()
+    profiler.enable()
+    summary = run_until_done(engine, UNTIL, run_id=new_run_id(), batch=batch)
+    profiler.disable()
+    spent = time.perf_counter() - began
+    engine.dispose()
+    for order in ("cumulative", "tottime"):
+        out = io.StringIO()
+        pstats.Stats(profiler, stream=out).sort_stats(order).print_stats(25)
+        text_ = out.getvalue()
+        print(f"\n-- top 25 by {order} --\n{text_[text_.find('   ncalls') :]}")
+    stats = pstats.Stats(profiler)
+    total = stats.total_tt
+    print(f"-- internal time by area (profiled total {total:.2f} s) --")
+    for area, seconds in areas(stats):
+        print(f"{100 * seconds / total:5.1f} %  {seconds:7.2f} s  {area}")
+    print("-- cumulative time of entry points --")
+    for where, seconds in entry_points(stats):
+        print(f"{100 * seconds / total:5.1f} %  {seconds:7.2f} s  {where}")
+    print(flush=True)
+    return summary, spent
+
+
+# -- driver ----------------------------------------------------------------------------------
+
+
+def bench(url: str, name: str, args) -> int:
+    engine = make_engine(url)
+    migrate(engine)
+    began = time.perf_counter()
+    counts = generate(engine, args.subscriptions, args.seed)
+    analyze(engine)
+    generated = time.perf_counter() - began
+    n = args.subscriptions
+    expected = due_count(engine, UNTIL)
+    print(
+        f"database={name} generated {n} subscriptions in {generated:.1f} s "
+        f"({n / generated:.0f}/s): "
+        + ", ".join(f"{kind}={count}" for kind, count in counts.items()),
+        flush=True,
+    )
+    if expected != n:
+        print(f"FAILED: {expected} subscriptions due at {UNTIL.isoformat()}, expected {n}")
+        return 1
+    if args.profile:
+        summary, spent = profile(url, n, args.batch)
+        errors, startup, workers = [], 0.0, 1
+    else:
+        summary, spent, startup, errors = bill_run(url, args.workers, args.batch)
+        workers = args.workers
+    problems = check(engine, n, summary, errors)
+    floor = insert_floor(engine, n)
+    engine.dispose()
+    total = ", ".join(f"{minor / 100:.2f} {cur}" for cur, minor in sorted(summary.totals.items()))
+    renewals_per_s = summary.renewals / spent
+    floor_per_s = n / floor
+    print(
+        f"bill run: workers={workers} batch={args.batch}"
+        f"{' (profiled, in process)' if args.profile else ''} seconds={spent:.2f} "
+        f"(worker startup {startup:.2f} s, not counted) renewals={summary.renewals} "
+        f"invoices={summary.invoices} ({total}) failures={len(summary.failures)}"
+    )
+    print(f"floor: {n} document-shaped rows in one transaction in {floor:.4f} s (best of 3)")
+    for problem in problems:
+        print(f"FAILED: {problem}", file=sys.stderr)
+    print(
+        f"renewals_per_s={renewals_per_s:.1f} floor_rows_per_s={floor_per_s:.0f} "
+        f"ratio={floor_per_s / renewals_per_s:.1f}",
+        flush=True,
+    )
+    return 1 if problems else 0
+
+
+def on_postgres(args) -> int:
+    schema = f"bench_bill_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(database_url(args.database), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        url = make_url(database_url(args.database))
+        url = url.update_query_dict({"options": f"-csearch_path={schema}"})
+        return bench(url.render_as_string(hide_password=False), "postgresql", args)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--subscriptions", type=int, default=2000)
+    parser.add_argument(
+        "--database", help="a PostgreSQL URL (default: SQLite in a temporary directory)"
+    )
+    parser.add_argument("--workers", type=int, default=2, help="bill-run worker processes")
+    parser.add_argument("--batch", type=int, default=200, help="subscriptions per transaction")
+    parser.add_argument(
+        "--profile", action="store_true", help="one worker, in process, under cProfile"
+    )
+    parser.add_argument("--seed", type=int, default=SEED)
+    args = parser.parse_args()
+    if args.subscriptions < 1 or args.workers < 1 or args.batch < 1:
+        parser.error("--subscriptions, --workers and --batch must be at least 1")
+    if args.database and make_url(args.database).get_backend_name() != "postgresql":
+        parser.error("--database takes a PostgreSQL URL; SQLite runs in a temporary directory")
+    if args.database:
+        status = on_postgres(args)
+    else:
+        with tempfile.TemporaryDirectory(prefix="prorata-bench-bill-") as folder:
+            status = bench(f"sqlite:///{Path(folder) / 'bench.db'}", "sqlite", args)
+    sys.exit(status)
+
+
+if __name__ == "__main__":
+    main()
