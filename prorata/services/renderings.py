@@ -22,6 +22,7 @@ from sqlalchemy import Connection, Engine, select
 from prorata.adapters import schema as t
 from prorata.adapters.store import StoreBook, load_config, upsert
 from prorata.core.money import Money
+from prorata.rendering import Party, render_document, render_receipt
 from prorata.services import access
 from prorata.services.access import Principal
 from prorata.services.errors import NotFound, ensure_id
@@ -34,11 +35,8 @@ def _lines(text: str | None) -> tuple[str, ...]:
     return tuple(line for line in (text or "").splitlines() if line.strip())
 
 
-def seller_of(connection: Connection, tenant_id: int):
-    """The tenant as seller on its documents (a :class:`prorata.rendering.Party`), and its
-    payment terms in days."""
-    from prorata.rendering import Party
-
+def seller_of(connection: Connection, tenant_id: int) -> tuple[Party, int]:
+    """The tenant as seller on its documents, and its payment terms in days."""
     row = connection.execute(select(t.tenants).where(t.tenants.c.id == tenant_id)).one()
     party = Party(
         name=row.legal_name or row.name,
@@ -50,11 +48,9 @@ def seller_of(connection: Connection, tenant_id: int):
     return party, row.payment_terms_days
 
 
-def buyer_of(connection: Connection, tenant_id: int, account: str):
+def buyer_of(connection: Connection, tenant_id: int, account: str) -> tuple[Party, str]:
     """The account as buyer, and the language its documents are written in. An account
     without a country is taken to be in its seller's."""
-    from prorata.rendering import Party
-
     row = connection.execute(
         select(t.accounts).where(t.accounts.c.tenant_id == tenant_id, t.accounts.c.key == account)
     ).one()
@@ -90,8 +86,6 @@ def _store(connection: Connection, tenant_id: int, column: str, ref: int, conten
 
 
 def _render(connection: Connection, book: StoreBook, number: str) -> bytes:
-    from prorata.rendering import render_document
-
     doc = book.documents(t.documents.c.number == number)[0]
     seller, terms = seller_of(connection, book.tenant_id)
     buyer, locale = buyer_of(connection, book.tenant_id, doc.account)
@@ -173,8 +167,6 @@ def receipt_pdf(engine: Engine, principal: Principal, payment_id: int, *, at: da
         ).scalar_one_or_none()
         if stored is not None:
             return {"pdf": stored}
-        from prorata.rendering import render_receipt
-
         invoice = work.book.invoice(row.number)
         seller, _ = seller_of(work.connection, work.principal.tenant_id)
         buyer, locale = buyer_of(work.connection, work.principal.tenant_id, row.account_key)
