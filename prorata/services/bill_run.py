@@ -116,8 +116,9 @@ def _renew(connection: Connection, rows, until: datetime, run_id: str, summary: 
         try:
             outcomes = billing.catch_up(row.key, until.astimezone(book.zone))
             for outcome in outcomes:
-                at = outcome.documents[0].issued_at if outcome.documents else until
-                publish_outcome(connection, row.tenant_id, "subscription.renewed", outcome, at)
+                publish_outcome(
+                    connection, row.tenant_id, "subscription.renewed", outcome, outcome.at
+                )
             savepoint.commit()
         except DBAPIError as exc:
             savepoint.rollback()

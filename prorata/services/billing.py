@@ -41,6 +41,7 @@ class Outcome:
     quote: Quote | None = None
     documents: tuple[Document, ...] = ()
     request: Request | None = None
+    at: datetime | None = None  # a renewal: the instant it fell due
 
 
 def with_document(sub: Subscription, number: str) -> Subscription:
@@ -80,7 +81,7 @@ class Billing:
         step = lifecycle.advance(self.ctx, sub, when)
         docs = self._bill(step.subscription, step.lines, when, "renewal")
         self.ledger.renewed(sub_id, when, docs[0].number if docs else None)
-        return Outcome("applied", self._get(sub_id), documents=docs)
+        return Outcome("applied", self._get(sub_id), documents=docs, at=when)
 
     # actions -------------------------------------------------------------------------
     def subscribe(self, spec: Subscribe, at: datetime, currency: str) -> Outcome:
