@@ -13,7 +13,6 @@ from decimal import Decimal, InvalidOperation
 
 from sqlalchemy import Engine, delete, func, select, update
 
-from prorata.adapters import journal
 from prorata.adapters import schema as t
 from prorata.adapters.tenants import CUSTOMER_ROLES, add_account, add_membership, add_user
 from prorata.core.model import Account
@@ -21,6 +20,7 @@ from prorata.core.wording import lang
 from prorata.services import access
 from prorata.services.access import Principal
 from prorata.services.errors import Conflict, Forbidden, InvalidRequest, NotFound, ensure_id
+from prorata.services.recording import audit_action
 from prorata.services.transaction import Work, run
 
 
@@ -282,17 +282,5 @@ def remove_member(
 
 
 def _audit(work: Work, action: str, subject: str, before, after, account_id=None) -> None:
-    principal = work.principal
-    journal.audit(
-        work.connection,
-        principal.tenant_id,
-        at=work.at,
-        actor_user_id=principal.user_id,
-        actor_role=principal.role if principal.is_staff else "owner",
-        action=action,
-        subject=subject,
-        before=before,
-        after=after,
-        on_behalf_of=account_id if principal.is_staff else None,
-        request_id=work.request_id,
-    )
+    """Customers manage an account's members only as its owner (:func:`_ensure_manager`)."""
+    audit_action(work, action, subject, before, after, account_id=account_id, customer_role="owner")

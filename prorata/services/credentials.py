@@ -21,11 +21,11 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, Engine, insert, select, update
 
-from prorata.adapters import journal
 from prorata.adapters import schema as t
 from prorata.services import access
 from prorata.services.access import Principal
 from prorata.services.errors import InvalidRequest, NotFound, Unauthenticated, ensure_id
+from prorata.services.recording import audit_action
 from prorata.services.transaction import Work, run
 
 SCOPES = {
@@ -160,16 +160,7 @@ def create_session(engine: Engine, principal: Principal, user_id: int, *, at: da
         raw, expires = open_session_row(
             work.connection, work.principal.tenant_id, user_id, now=work.at
         )
-        journal.audit(
-            work.connection,
-            work.principal.tenant_id,
-            at=work.at,
-            actor_user_id=work.principal.user_id,
-            actor_role=work.principal.role,
-            action="session.open",
-            subject=f"user:{user_id}",
-            request_id=work.request_id,
-        )
+        audit_action(work, "session.open", f"user:{user_id}")
         return {"user": user_id, "token": raw, "expires_at": expires.isoformat()}
 
     # No idempotent replay: a replayed response would hand out the secret a second time.

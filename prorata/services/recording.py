@@ -57,18 +57,44 @@ def account_id(work: Work, sub) -> int:
 
 
 def audit(work: Work, action: str, sub, before, after) -> None:
+    staff = work.principal.is_staff
+    audit_action(
+        work,
+        action,
+        f"subscription:{sub.id}",
+        before,
+        after,
+        account_id=account_id(work, sub) if staff else None,
+        customer_role=None if staff else work.principal.memberships[sub.account],
+    )
+
+
+def audit_action(
+    work: Work,
+    action: str,
+    subject: str,
+    before: Any = None,
+    after: Any = None,
+    *,
+    account_id: int | None = None,
+    customer_role: str | None = None,
+) -> None:
+    """One audit row for what the caller did to ``subject``: staff act in their own role and
+    on behalf of ``account_id`` (when the subject belongs to an account); a customer acts
+    in ``customer_role``, their role on that account."""
     principal = work.principal
+    staff = principal.is_staff
     journal.audit(
         work.connection,
         principal.tenant_id,
         at=work.at,
         actor_user_id=principal.user_id,
-        actor_role=principal.role if principal.is_staff else principal.memberships[sub.account],
+        actor_role=principal.role if staff else customer_role,
         action=action,
-        subject=f"subscription:{sub.id}",
+        subject=subject,
         before=before,
         after=after,
-        on_behalf_of=account_id(work, sub) if principal.is_staff else None,
+        on_behalf_of=account_id if staff else None,
         request_id=work.request_id,
     )
 

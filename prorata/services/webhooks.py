@@ -27,12 +27,12 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import Engine, insert, select, update
 
-from prorata.adapters import journal
 from prorata.adapters import schema as t
 from prorata.core import signing
 from prorata.services import access
 from prorata.services.access import Principal
 from prorata.services.errors import InvalidRequest, NotFound
+from prorata.services.recording import audit_action
 from prorata.services.transaction import Work, run
 
 ALL_TOPICS = "*"
@@ -193,18 +193,8 @@ def _load(work: Work, endpoint_id: Any, *, lock: bool = False):
 
 
 def _audit(work: Work, action: str, endpoint_id: int, before: Any, after: Any) -> None:
-    principal = work.principal
-    journal.audit(
-        work.connection,
-        principal.tenant_id,
-        at=work.at,
-        actor_user_id=principal.user_id,
-        actor_role=principal.role,
-        action=f"webhook_endpoint.{action}",
-        subject=f"webhook_endpoint:{endpoint_id}",
-        before=before,
-        after=after,
-        request_id=work.request_id,
+    audit_action(
+        work, f"webhook_endpoint.{action}", f"webhook_endpoint:{endpoint_id}", before, after
     )
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
 
@@ -84,3 +84,13 @@ def writer(scope: str = "write") -> Callable[..., Call]:
         )
 
     return dependency
+
+
+# What routes declare: the caller with the scope the route needs, and paging.
+Read = Annotated[Call, Depends(reader("read"))]
+Write = Annotated[Call, Depends(writer("write"))]
+Support = Annotated[Call, Depends(writer("support"))]
+Admin = Annotated[Call, Depends(writer("admin"))]
+AdminRead = Annotated[Call, Depends(reader("admin"))]
+Limit = Annotated[int, Query(ge=1, le=200)]
+Offset = Annotated[int, Query(ge=0, le=1_000_000)]

@@ -4,17 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 
 from prorata.services import accounts, credentials, documents
-from prorata.web.deps import SESSION_COOKIE, Call, bearer, reader, writer
+from prorata.web.deps import SESSION_COOKIE, Admin, Limit, Offset, Read, bearer
 from prorata.web.schemas import AccountBody, MemberBody, SessionBody, UserBody
 
 router = APIRouter()
-Read = Annotated[Call, Depends(reader("read"))]
-Admin = Annotated[Call, Depends(writer("admin"))]
-Limit = Annotated[int, Query(ge=1, le=200)]
-Offset = Annotated[int, Query(ge=0, le=1_000_000)]
 
 
 @router.get("/accounts", tags=["accounts"], summary="Accounts the caller sees")

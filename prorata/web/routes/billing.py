@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 
 from prorata.services import carts, catalog, requests, seats, subscriptions
-from prorata.web.deps import Call, reader, writer
+from prorata.web.deps import Limit, Offset, Read, Support, Write
 from prorata.web.schemas import (
     CancelBody,
     CartBody,
@@ -18,11 +18,6 @@ from prorata.web.schemas import (
 )
 
 router = APIRouter()
-Read = Annotated[Call, Depends(reader("read"))]
-Write = Annotated[Call, Depends(writer("write"))]
-Support = Annotated[Call, Depends(writer("support"))]
-Limit = Annotated[int, Query(ge=1, le=200)]
-Offset = Annotated[int, Query(ge=0, le=1_000_000)]
 
 
 @router.get("/catalog", tags=["catalog"], summary="Products and plans")

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from prorata.services import documents, renderings
-from prorata.web.deps import Call, reader
+from prorata.web.deps import Limit, Offset, Read
 
 router = APIRouter(tags=["documents"])
-Read = Annotated[Call, Depends(reader("read"))]
-Limit = Annotated[int, Query(ge=1, le=200)]
-Offset = Annotated[int, Query(ge=0, le=1_000_000)]
 AccountKey = Annotated[str | None, Query(max_length=100)]
 
 

@@ -4,19 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 
 from prorata.services import webhooks
-from prorata.web.deps import Call, reader, writer
+from prorata.web.deps import Admin, AdminRead
 from prorata.web.schemas import EndpointBody, EndpointPatch, RotateBody
 
 router = APIRouter(prefix="/webhook-endpoints", tags=["webhooks"])
-Read = Annotated[Call, Depends(reader("admin"))]
-Admin = Annotated[Call, Depends(writer("admin"))]
 
 
 @router.get("", summary="Webhook endpoints")
-def list_endpoints(call: Read) -> dict:
+def list_endpoints(call: AdminRead) -> dict:
     return {"items": webhooks.list_endpoints(call.engine, call.principal, at=call.at)}
 
 
@@ -34,7 +32,7 @@ def create_endpoint(body: EndpointBody, call: Admin) -> dict:
 
 
 @router.get("/{endpoint}", summary="An endpoint")
-def get_endpoint(endpoint: int, call: Read) -> dict:
+def get_endpoint(endpoint: int, call: AdminRead) -> dict:
     return webhooks.get_endpoint(call.engine, call.principal, endpoint, at=call.at)
 
 
@@ -78,7 +76,7 @@ def rotate_secret(endpoint: int, body: RotateBody, call: Admin) -> dict:
 
 @router.get("/{endpoint}/deliveries", summary="The delivery log, newest first")
 def list_deliveries(
-    endpoint: int, call: Read, limit: Annotated[int, Query(ge=1, le=200)] = 50
+    endpoint: int, call: AdminRead, limit: Annotated[int, Query(ge=1, le=200)] = 50
 ) -> dict:
     return {
         "items": webhooks.list_deliveries(
