@@ -42,7 +42,10 @@ def test_json_output_follows_the_spec(tmp_path):
     result = runner.invoke(app, ["simulate", str(write(tmp_path, VALID)), "--json"])
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
-    assert set(out) == {"documents", "accounts", "subscriptions", "requests", "rejected"}
+    # the spec's keys, and the one extension (README: payments)
+    spec = {"documents", "accounts", "subscriptions", "requests", "rejected"}
+    assert set(out) == spec | {"payments"}
+    assert all(p["kind"] == "charge" and p["status"] == "succeeded" for p in out["payments"])
     note = out["documents"][-1]
     assert note["type"] == "credit_note" and note["refers_to"] == "INV-0002"
     assert note["lines"][0]["quantity"] == 4

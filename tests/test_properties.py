@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from prorata.adapters.gateways import BEHAVIOURS, sandbox_token
 from prorata.core.calendar import (
     PeriodUnit,
     Schedule,
@@ -37,16 +38,22 @@ from prorata.core.model import (
     Cancel,
     Change,
     Event,
+    Fail,
+    Pay,
+    SetPaymentMethod,
     Subscribe,
     TermSpec,
 )
 from prorata.core.money import Money, allocate, round_amount
+from prorata.core.payments import FINAL_ACTIONS, OUTCOMES
 from prorata.core.policy import CHANGE_KINDS, CREDIT_MODES, build_policy
 from prorata.scenario.loader import Scenario, parse_scenario
 from prorata.scenario.output import to_data
 from prorata.scenario.simulator import Book, Simulation, simulate
 
 DIGITS = {"JPY": 0, "EUR": 2, "KWD": 3}
+PAYMENT_CHANGES = ("immediately", "on_payment", "pending_if_incomplete")
+FAILURES = tuple(o for o in OUTCOMES if o != "succeeded")
 PRESETS = (
     "chetspms",
     "gotoassist",
@@ -124,8 +131,18 @@ def policy_specs(draw, presets=(None, *PRESETS)) -> dict:
         spec["rounding"] = draw(st.sampled_from(("half_up", "half_even")))
     for kind in draw(st.lists(st.sampled_from(CHANGE_KINDS), max_size=3, unique=True)):
         spec[kind] = {"credit": draw(st.sampled_from(CREDIT_MODES))}
+    if draw(st.booleans()):
+        spec["payment"] = {"change": draw(st.sampled_from(PAYMENT_CHANGES))}
+    if draw(st.booleans()):
+        spec["dunning"] = {
+            "retry_days": draw(st.sampled_from(([1], [3, 5, 7], [2, 30]))),
+            "final": draw(st.sampled_from(FINAL_ACTIONS)),
+        }
     return spec
 
+
+# a sandbox method of each behaviour, or none (invoices paid on issue)
+TOKENS = (None, *(sandbox_token("card", b) for b in BEHAVIOURS))
 
 accounts = st.lists(
     st.builds(
@@ -134,16 +151,11 @@ accounts = st.lists(
         locale=st.sampled_from(("en", "fr")),
         auto_pay=st.just(True),
         tax_rate=st.sampled_from((Decimal("0"), Decimal("20"), Decimal("5.5"))),
+        payment_token=st.sampled_from(TOKENS),
     ),
     min_size=1,
     max_size=2,
-).map(lambda accs: {f"a{i}": _named(a, f"a{i}") for i, a in enumerate(accs)})
-
-
-def _named(account: Account, ident: str) -> Account:
-    return Account(
-        ident, account.locale, account.auto_pay, account.payment_method, account.tax_rate
-    )
+).map(lambda accs: {f"a{i}": replace(a, id=f"a{i}") for i, a in enumerate(accs)})
 
 
 def _instant(zone: ZoneInfo, day: int, hour: int) -> datetime:
@@ -152,9 +164,17 @@ def _instant(zone: ZoneInfo, day: int, hour: int) -> datetime:
 
 
 @st.composite
-def actions(draw, plan_ids: list[str], subs: list[str]):
+def actions(draw, plan_ids: list[str], subs: list[str], accounts: list[str]):
     sub = draw(st.sampled_from(subs))
-    kind = draw(st.sampled_from(("plan", "quantity", "both", "period", "cancel", "approve")))
+    kinds = ("plan", "quantity", "both", "period", "cancel", "approve", "pay", "fail", "method")
+    kind = draw(st.sampled_from(kinds))
+    if kind in ("pay", "fail"):
+        invoice = f"INV-{draw(st.integers(1, 12)):04d}"
+        return Pay(invoice) if kind == "pay" else Fail(invoice, draw(st.sampled_from(FAILURES)))
+    if kind == "method":
+        return SetPaymentMethod(
+            draw(st.sampled_from(accounts)), "card", draw(st.sampled_from(TOKENS))
+        )
     if kind == "plan":
         return Change(sub, plan=draw(st.sampled_from(plan_ids)))
     if kind == "quantity":
@@ -194,7 +214,9 @@ def scenarios(draw, presets=(None, *PRESETS)) -> Scenario:
         events.append((t0, subscribe))
     timed = draw(
         st.lists(
-            st.tuples(st.integers(0, 365), st.sampled_from(HOURS), actions(plan_ids, subs)),
+            st.tuples(
+                st.integers(0, 365), st.sampled_from(HOURS), actions(plan_ids, subs, sorted(accs))
+            ),
             max_size=8,
         )
     )
@@ -249,7 +271,8 @@ def describe(scenario: Scenario) -> str:
 @SIM
 @given(scenarios())
 def test_money_is_conserved_per_account(scenario):
-    """Σ invoice totals − Σ credit-note totals − payments + refunds + credit balance == 0.
+    """Σ invoice totals − Σ credit-note totals − payments + refunds + credit balance
+    − what is still owed == 0, with payments that fail, are retried, paid by hand or refunded.
 
     Derivation, per account. An invoice with total T > 0 is settled by credit and payment:
     T = credit_applied + amount_due; with T <= 0 it adds −T to the credit: T = −credit_added.
@@ -265,13 +288,28 @@ def test_money_is_conserved_per_account(scenario):
     for account in scenario.accounts:
         invs = [d for d in invoices(book) if d.account == account]
         notes = [d for d in credit_notes(book) if d.account == account]
-        assert all(d.status == "paid" for d in invs)
         billed = sum((d.total for d in invs), zero)
         credited = sum((d.total for d in notes), zero)
-        payments = sum((d.amount_due for d in invs), zero)
-        refunds = sum((d.total for d in notes if d.credited_to == "refund"), zero)
+        moved = [p for p in book.payments(account) if p.succeeded]
+        payments = sum((p.amount for p in moved if p.kind == "charge"), zero)
+        refunds = sum((p.amount for p in moved if p.kind == "refund"), zero)
+        owed = sum((d.amount_due for d in invs if d.status == "open"), zero)
         credit = sum((e.amount for e in book.ledger if e.account == account), zero)
-        assert billed - credited - payments + refunds + credit == zero, describe(scenario)
+        assert billed - credited - payments + refunds + credit - owed == zero, describe(scenario)
+        # each paid invoice was paid once, in full; void ones are cancelled by a credit note
+        for d in invs:
+            charges = [p for p in moved if p.kind == "charge" and p.document == d.number]
+            if d.status == "paid" and d.amount_due.is_positive:
+                assert [p.amount for p in charges] == [d.amount_due], d.number
+            else:
+                assert charges == [], d.number
+            if d.status == "void":
+                voids = [n for n in notes if n.refers_to == d.number and n.credited_to == "invoice"]
+                assert [n.total for n in voids] == [d.total], d.number
+        # a refund never exceeds the charge it returns money from
+        for charge in (p for p in moved if p.kind == "charge"):
+            back = sum((p.amount for p in moved if p.refunds == charge.id), zero)
+            assert back <= charge.amount
         data = to_data(scenario, book)
         assert data["accounts"][account]["credit"] == str(credit)
 
@@ -360,8 +398,8 @@ def test_quoting_is_deterministic(scenario, data):
             at = sub.period_start + timedelta(seconds=data.draw(st.integers(0, max(span - 1, 0))))
         else:
             at = scenario.run_until
-        change = data.draw(actions(plan_ids, [sub.id]))
-        if isinstance(change, Approve):
+        change = data.draw(actions(plan_ids, [sub.id], sorted(scenario.accounts)))
+        if isinstance(change, Approve | Pay | Fail | SetPaymentMethod):
             change = Change(sub.id, quantity=sub.quantity + 1)
         if isinstance(change, Cancel):
             first, second = (evaluate_cancel(ctx, sub, change, at) for _ in range(2))

@@ -333,6 +333,40 @@ INVALID = [
         "an event needs exactly one of",
     ),
     (
+        "unknown-sandbox-behaviour",
+        edited(
+            "{id: acme, locale: fr}",
+            "{id: acme, locale: fr, payment_method: {type: card, test: maybe}}",
+        ),
+        "accounts[0].payment_method.test",
+        "payment_method:",
+        "'maybe' is not one of succeeds",
+    ),
+    (
+        "unknown-payment-method-type",
+        edited("{id: acme, locale: fr}", "{id: acme, locale: fr, payment_method: {type: cheque}}"),
+        "accounts[0].payment_method.type",
+        "payment_method:",
+        "'cheque' is not one of card",
+    ),
+    (
+        "unknown-failure-reason",
+        edited(
+            "quantity: 6}",
+            "quantity: 6}\n  - at: 2024-07-11\n    fail: {invoice: INV-0001, reason: sad}",
+        ),
+        "events[2].fail.reason",
+        "fail: {",
+        "'sad' is not one of declined",
+    ),
+    (
+        "bad-dunning-schedule",
+        edited("policy: aircall", "policy: {preset: aircall, dunning: {retry_days: [5, 3]}}"),
+        "policy.dunning.retry_days",
+        "policy:",
+        "must be whole and increasing",
+    ),
+    (
         "run-until-before-last-event",
         edited("run_until: 2024-09-01", "run_until: 2024-07-01"),
         "run_until",

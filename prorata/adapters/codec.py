@@ -22,7 +22,7 @@ from fractions import Fraction
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from prorata.core import catalog, changes, documents, model, policy, subscription
+from prorata.core import catalog, changes, documents, model, payments, policy, subscription
 from prorata.core.calendar import PeriodUnit, Schedule
 from prorata.core.money import Money
 
@@ -43,11 +43,14 @@ _TYPES: dict[str, type] = {
         policy.Proration,
         policy.ChangeRule,
         policy.Policy,
+        payments.PaymentChange,
+        payments.Dunning,
         subscription.Item,
         subscription.Term,
         subscription.Segment,
         subscription.Scheduled,
         subscription.Subscription,
+        subscription.Awaiting,
         documents.Line,
         documents.Invoice,
         documents.CreditNote,

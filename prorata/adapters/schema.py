@@ -134,6 +134,7 @@ accounts = Table(
     _created(),
     Column("address", Text),  # the buyer's address on documents; lines separated by newlines
     Column("country", String(2)),
+    Column("payment_token", String(200)),  # a gateway token, never a card number (0005)
     UniqueConstraint("tenant_id", "key"),
 )
 
@@ -319,6 +320,11 @@ payments = Table(
     Column("currency", String(3), nullable=False),
     Column("method", String(32)),
     Column("paid_at", Instant, nullable=False),
+    # migration 0005: failed attempts and refunds are payments too
+    Column("kind", String(16), nullable=False, server_default="charge"),  # charge | refund
+    Column("status", String(24), nullable=False, server_default="succeeded"),
+    Column("reference", String(64)),  # the gateway's id
+    Column("refund_of", ForeignKey("payments.id")),
 )
 
 ledger_entries = Table(
@@ -504,3 +510,42 @@ renewals = Table(
 
 # the bill run claims across tenants by due instant
 Index("ix_subscriptions_due_claim", subscriptions.c.due_at, subscriptions.c.id)
+
+# --- collections (migration 0005) ---------------------------------------------------------
+
+collections = Table(
+    "collections",
+    metadata,
+    _id(),
+    _tenant(),
+    Column("document_id", ForeignKey("documents.id"), nullable=False, unique=True),
+    Column("subscriptions", Text, nullable=False),  # JSON list of subscription keys
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("state", String(16), nullable=False),  # due | retrying | exhausted | paid | void
+    Column("attempts", Integer, nullable=False),
+    Column("first_failed_at", Instant),
+    Column("next_attempt_at", Instant, index=True),
+    Column("last_outcome", String(24)),
+    Column("lease_until", Instant),  # a collector holds it until then (gateway call running)
+)
+
+# the customer's e-mails about their payments and requests, one per event and recipient
+emails = Table(
+    "emails",
+    metadata,
+    _id(),
+    _tenant(),
+    Column("outbox_id", ForeignKey("outbox.id"), nullable=False),
+    Column("recipient", String(254), nullable=False),
+    Column("locale", String(16), nullable=False),
+    Column("subject", String(300), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("status", String(16), nullable=False),  # pending | sent | failed
+    Column("attempts", Integer, nullable=False),
+    _created(),
+    Column("sent_at", Instant),
+    Column("last_error", Text),
+    UniqueConstraint("outbox_id", "recipient"),
+    Index("ix_emails_pending", "status", "id"),
+)

@@ -31,6 +31,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from prorata.adapters import codec
 from prorata.adapters import schema as t
+from prorata.adapters.store_payments import PaymentRecords
 from prorata.core.catalog import Catalog
 from prorata.core.documents import CreditNote, Document, Invoice, LedgerEntry, Line
 from prorata.core.lifecycle import due_at
@@ -74,7 +75,7 @@ _SERIES_NEXT = (
         t.number_series.c.tenant_id == _P("tenant"),
         t.number_series.c.series == _P("series_name"),
     )
-    .values(last=t.number_series.c.last + 1)
+    .values(last=t.number_series.c.last + _P("count"))
     .returning(t.number_series.c.last)
 )
 _SERIES_LOCK = (
@@ -125,12 +126,23 @@ _BALANCE = select(func.coalesce(func.sum(t.ledger_entries.c.amount_minor), 0)).w
 def next_in_series(connection: Connection, tenant_id: int, series: str) -> int:
     """The next number of ``series``: gapless, since the increment lives in the caller's
     transaction and the row stays locked (PostgreSQL) or the database is (SQLite)."""
-    params = {"tenant": tenant_id, "series_name": series}
-    number = connection.execute(_SERIES_NEXT, params).scalar_one_or_none()
-    if number is None:  # the series' first number: create it, then take it
-        connection.execute(_SERIES_START[connection.dialect.name], params)
-        number = connection.execute(_SERIES_NEXT, params).scalar_one()
-    return number
+    return take_numbers(connection, tenant_id, series, 1)
+
+
+def take_numbers(connection: Connection, tenant_id: int, series: str, count: int) -> int:
+    """Take the next ``count`` numbers of ``series`` in one update; the first of them."""
+    params = {"tenant": tenant_id, "series_name": series, "count": count}
+    last = connection.execute(_SERIES_NEXT, params).scalar_one_or_none()
+    if last is None:  # the series' first number: create it, then take it
+        start = {"tenant": tenant_id, "series_name": series}
+        connection.execute(_SERIES_START[connection.dialect.name], start)
+        last = connection.execute(_SERIES_NEXT, params).scalar_one()
+    return last - count + 1
+
+
+def document_number(series: str, number: int) -> str:
+    """How number ``number`` of ``series`` is written: ``INV-0001``."""
+    return f"{series}-{number:04d}"
 
 
 def lock_series(connection: Connection, tenant_id: int, series: str) -> None:
@@ -200,6 +212,7 @@ def account_from_row(row: Any) -> Account:
         payment_method=row.payment_method,
         tax_rate=Decimal(row.tax_rate),
         vat_id=row.vat_id,
+        payment_token=row.payment_token,
     )
 
 
@@ -219,9 +232,22 @@ class AccountDirectory(Mapping[str, Account]):
             ).one_or_none()
             if row is None:
                 raise KeyError(key)
-            self._cache[key] = account_from_row(row)
-            self.ids[key] = row.id
+            self.remember(row)
         return self._cache[key]
+
+    def remember(self, row: Any) -> None:
+        """Keep the account of ``row`` (a row of ``accounts``, read by the caller)."""
+        self._cache[row.key] = account_from_row(row)
+        self.ids[row.key] = row.id
+
+    def __setitem__(self, key: str, account: Account) -> None:
+        """Keep ``account``'s payment method (the one thing billing changes on an account)."""
+        self._connection.execute(
+            update(t.accounts)
+            .where(t.accounts.c.id == self.id_of(key))
+            .values(payment_method=account.payment_method, payment_token=account.payment_token)
+        )
+        self._cache[key] = account
 
     def id_of(self, key: str) -> int:
         self[key]
@@ -270,8 +296,9 @@ def _line_row(document_id: int, position: int, line: Line) -> dict[str, Any]:
     }
 
 
-class StoreBook:
-    """The :class:`~prorata.services.book.Ledger` of one tenant, inside one transaction."""
+class StoreBook(PaymentRecords):
+    """The :class:`~prorata.services.book.Ledger` of one tenant, inside one transaction
+    (payments and collections: :mod:`prorata.adapters.store_payments`)."""
 
     def __init__(self, connection: Connection, config: TenantConfig) -> None:
         self.connection = connection
@@ -422,9 +449,11 @@ class StoreBook:
 
     # numbers, documents and credit -------------------------------------------------------
     def next_number(self, series: str) -> str:
-        return f"{series}-{next_in_series(self.connection, self.tenant_id, series):04d}"
+        return document_number(series, next_in_series(self.connection, self.tenant_id, series))
 
-    def record(self, doc: Document, entries: Iterable[LedgerEntry]) -> int:
+    def record(
+        self, doc: Document, entries: Iterable[LedgerEntry], method: str | None = None
+    ) -> int:
         account_id = self.accounts.id_of(doc.account)
         is_invoice = isinstance(doc, Invoice)
         zero = Money.zero(doc.currency)
@@ -454,26 +483,24 @@ class StoreBook:
             self.connection.execute(
                 _INSERT_LINES, [_line_row(doc_id, n, line) for n, line in enumerate(doc.lines)]
             )
-        rows = [
-            {
-                "tenant_id": self.tenant_id,
-                "account_id": self.accounts.id_of(e.account),
-                "currency": e.amount.currency,
-                "amount_minor": e.amount.minor,
-                "document_number": e.document,
-                "reason": e.reason,
-                "at": e.at,
-            }
-            for e in entries
-        ]
+        rows = [self._entry_row(e) for e in entries]
         if rows:
             self.connection.execute(_INSERT_LEDGER, rows)
         if is_invoice and doc.status == "paid" and doc.amount_due.is_positive:
             # collected on issue (auto-pay): the payment is recorded, so it has a receipt
-            self._payment(doc_id, doc.amount_due, doc.account, doc.issued_at)
+            self._payment(doc_id, doc.amount_due, doc.account, doc.issued_at, method)
         return doc_id
 
-    def _payment(self, doc_id: int, amount: Money, account: str, at: datetime) -> None:
+    def _payment(
+        self,
+        doc_id: int,
+        amount: Money,
+        account: str,
+        at: datetime,
+        method: str | None = None,
+        reference: str | None = None,
+    ) -> None:
+        """A succeeded charge of document ``doc_id``."""
         self.connection.execute(
             _INSERT_PAYMENT,
             {
@@ -481,8 +508,12 @@ class StoreBook:
                 "document_id": doc_id,
                 "amount_minor": amount.minor,
                 "currency": amount.currency,
-                "method": self.accounts[account].payment_method,
+                "method": method or self.accounts[account].payment_method,
                 "paid_at": at,
+                "kind": "charge",
+                "status": "succeeded",
+                "reference": reference,
+                "refund_of": None,
             },
         )
 
@@ -586,20 +617,6 @@ class StoreBook:
         found = self.documents((t.documents.c.number == number) & (t.documents.c.type == "invoice"))
         return found[0] if found else None
 
-    def mark_paid(self, invoice: Invoice, at: datetime) -> Invoice:
-        doc_id = self.connection.execute(
-            update(t.documents)
-            .where(
-                t.documents.c.tenant_id == self.tenant_id,
-                t.documents.c.number == invoice.number,
-                t.documents.c.status == "open",
-            )
-            .values(status="paid")
-            .returning(t.documents.c.id)
-        ).scalar_one()
-        self._payment(doc_id, invoice.amount_due, invoice.account, at)
-        return invoice.paid()
-
     # requests --------------------------------------------------------------------------
     def _request(self, row: Any) -> Request:
         return Request(
@@ -690,4 +707,6 @@ class StoreBook:
             for e in entries
         ]
         book.requests = self.requests()
+        book.payment_list = self.payments()
+        book.collections = {c.invoice: c for c in self.collections()}
         return book

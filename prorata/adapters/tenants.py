@@ -87,6 +87,7 @@ def add_account(connection: Connection, tenant_id: int, account: Account, name: 
             locale=account.locale,
             auto_pay=account.auto_pay,
             payment_method=account.payment_method,
+            payment_token=account.payment_token,
             tax_rate=str(account.tax_rate),
             vat_id=account.vat_id,
             created_at=t.now_utc(),

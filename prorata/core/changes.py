@@ -97,6 +97,8 @@ def admit(ctx: Context, sub: Subscription, by: Actor | None, *, approved: bool) 
     A request a person approved has passed the role check already."""
     if not sub.active:
         return refuse(ctx, sub, "subscription_not_active", status=sub.status)
+    if sub.awaiting is not None:
+        return refuse(ctx, sub, "awaiting_payment", invoice=sub.awaiting.invoice)
     denied = authorize(ctx.policy, sub, by or Actor(sub.account, "owner"))
     if denied and not approved:
         return refuse(

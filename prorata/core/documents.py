@@ -5,9 +5,13 @@ Invariants:
   totals are positive, the amount credited.
 - ``subtotal`` is the exact sum of the lines; tax is computed once per document from the
   account's rate and rounded once; ``total = subtotal + tax``.
+- An invoice with nothing due, or for an auto-pay account without a gateway token, is
+  paid on issue; otherwise it is open until a payment or a collection settles it.
 - A positive invoice first consumes account credit (``credit_applied``); a negative one adds
   its absolute total to the credit (``credit_added``) and is due 0.
 - An issued document is never changed; paying one returns a new value with a new status.
+- An unpaid invoice is cancelled only by a credit note for its whole total
+  (``credited_to="invoice"``) that gives back the credit it consumed; it is then ``void``.
 - The ledger is append-only; the balance is the sum of its entries and is never negative.
 """
 
@@ -19,6 +23,7 @@ from datetime import datetime
 from decimal import Decimal
 from fractions import Fraction
 
+from prorata.core import wording
 from prorata.core.model import Account
 from prorata.core.money import Money, round_amount, total
 
@@ -54,11 +59,14 @@ class Invoice:
     credit_applied: Money
     credit_added: Money
     amount_due: Money
-    status: str  # paid | open
+    status: str  # paid | open | void
     tax_rate: Decimal = Decimal(0)
 
     def paid(self) -> Invoice:
         return replace(self, status="paid")
+
+    def voided(self) -> Invoice:
+        return replace(self, status="void")
 
 
 @dataclass(frozen=True)
@@ -87,7 +95,9 @@ class LedgerEntry:
     account: str
     amount: Money
     document: str
-    reason: str  # credit_added | credit_applied | credit_note
+    reason: (
+        str  # credit_added | credit_applied | credit_note | credit_restored | refund_unavailable
+    )
 
 
 def tax_of(subtotal: Money, rate: Decimal, rounding: str) -> Money:
@@ -131,7 +141,8 @@ def issue_invoice(
         credit_applied=applied,
         credit_added=added,
         amount_due=due,
-        status="paid" if account.auto_pay or not due else "open",
+        # auto-pay without a gateway token: paid on issue; with one, collected afterwards
+        status="paid" if not due or (account.auto_pay and not account.payment_token) else "open",
         tax_rate=account.tax_rate,
     )
     return invoice, entries
@@ -167,6 +178,44 @@ def issue_credit_note(
     entries = []
     if credited_to == "account":
         entries.append(LedgerEntry(issued_at, account.id, note.total, number, "credit_note"))
+    return note, entries
+
+
+def void_invoice(
+    invoice: Invoice, *, number: str, at: datetime, why: str, locale: str
+) -> tuple[CreditNote, list[LedgerEntry]]:
+    """The credit note that cancels the unpaid ``invoice`` in full, and the ledger entry
+    that gives back the credit it consumed. One line for the subtotal, the invoice's tax:
+    the note's total is exactly the invoice's, so nothing is rounded again."""
+    if invoice.status != "open":
+        raise ValueError(f"invoice {invoice.number} is {invoice.status}, not open")
+    first = invoice.lines[0] if invoice.lines else None
+    line = Line(
+        kind="void",
+        description=wording.void_description(invoice.number, why, locale),
+        subscription=first.subscription if first else "",
+        plan=first.plan if first else "",
+        quantity=1,
+        amount=invoice.subtotal,
+    )
+    note = CreditNote(
+        number=number,
+        issued_at=at,
+        account=invoice.account,
+        currency=invoice.currency,
+        lines=(line,),
+        subtotal=invoice.subtotal,
+        tax=invoice.tax,
+        total=invoice.total,
+        refers_to=invoice.number,
+        credited_to="invoice",
+        tax_rate=invoice.tax_rate,
+    )
+    entries = []
+    if invoice.credit_applied.is_positive:
+        entries.append(
+            LedgerEntry(at, invoice.account, invoice.credit_applied, number, "credit_restored")
+        )
     return note, entries
 
 

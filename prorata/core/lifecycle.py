@@ -40,6 +40,7 @@ class Step:
     subscription: Subscription
     lines: tuple[Line, ...] = ()
     notes: tuple[str, ...] = field(default=())
+    voids: tuple[str, ...] = ()  # unpaid invoices of changes dropped at this instant
 
 
 def _bill_period(ctx, sub: Subscription, span, period) -> list[Line]:
@@ -100,9 +101,11 @@ def start(ctx: Context, spec: Subscribe, at: datetime, currency: str) -> Step:
 
 def due_at(sub: Subscription) -> datetime | None:
     """The next instant at which something happens to ``sub`` without anyone acting."""
-    if not sub.active:
+    if not sub.renews:
         return None
     candidates = [t for t in (sub.cancel_at,) if t is not None]
+    if sub.awaiting is not None and sub.awaiting.expires_at is not None:
+        candidates.append(sub.awaiting.expires_at)
     if sub.is_recurring:
         candidates.append(sub.period_end)
     elif sub.term is not None and sub.term.auto_renew and sub.maintenance_until is not None:
@@ -117,7 +120,18 @@ def _end(sub: Subscription, at: datetime, status: str) -> Step:
 
 
 def advance(ctx: Context, sub: Subscription, at: datetime) -> Step:
-    """Run what falls due at ``at``: scheduled changes, cancellation, term end, renewal."""
+    """Run what falls due at ``at``: a change still waiting for its payment is dropped
+    (its invoice is voided by the caller), then scheduled changes, cancellation, term end,
+    renewal."""
+    awaiting = sub.awaiting
+    if awaiting is not None and awaiting.expires_at is not None and awaiting.expires_at <= at:
+        sub = sub.evolve(awaiting=None)
+        step = _advance(ctx, sub, at) if (due := due_at(sub)) is not None and due <= at else None
+        return replace(step or Step(sub), voids=(awaiting.invoice,))
+    return _advance(ctx, sub, at)
+
+
+def _advance(ctx: Context, sub: Subscription, at: datetime) -> Step:
     if sub.cancel_at is not None and sub.cancel_at <= at:
         return _end(sub, at, "cancelled")
     if not sub.is_recurring:

@@ -35,9 +35,12 @@ class Account:
     id: str
     locale: str = "en"
     auto_pay: bool = True
-    payment_method: str | None = None
+    payment_method: str | None = None  # card | paypal | sepa_debit | bank_transfer
     tax_rate: Decimal = Decimal(0)
     vat_id: str | None = None
+    # a gateway's token for the method (never a card number); with ``auto_pay`` the
+    # account's invoices are collected through it, else they are paid on issue
+    payment_token: str | None = None
 
 
 @dataclass(frozen=True)
@@ -103,10 +106,30 @@ class Reject:
 
 @dataclass(frozen=True)
 class Pay:
+    """The invoice is paid (by hand, or by the customer after a failed collection)."""
+
     invoice: str
+    method: str | None = None
 
 
-Action = Subscribe | Change | Cancel | Undo | Approve | Reject | Pay
+@dataclass(frozen=True)
+class Fail:
+    """A collection of the invoice failed (a debit returned, a card declined)."""
+
+    invoice: str
+    reason: str = "declined"
+
+
+@dataclass(frozen=True)
+class SetPaymentMethod:
+    """The account's payment method becomes ``method`` with the gateway token ``token``."""
+
+    account: str
+    method: str
+    token: str | None
+
+
+Action = Subscribe | Change | Cancel | Undo | Approve | Reject | Pay | Fail | SetPaymentMethod
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from prorata.core.payments import Dunning, PaymentChange
+
 CHANGE_KINDS = (
     "upgrade",
     "downgrade",
@@ -68,6 +70,19 @@ def _subset(*values: str):
     return check
 
 
+def _day_offsets(path: str, value: Any) -> Any:
+    if not isinstance(value, list | tuple) or not value:
+        raise PolicyError(path, f"{value!r} is not a non-empty list of days")
+    previous = -1
+    for item in value:
+        if isinstance(item, bool) or not isinstance(item, int) or item <= previous:
+            raise PolicyError(
+                path, f"{item!r}: days after the first failure must be whole and increasing"
+            )
+        previous = item
+    return tuple(value)
+
+
 _PRORATION_SCHEMA = {
     "unit": _choice("day", "second", "none"),
     "basis": _choice("actual", "30/360"),
@@ -101,6 +116,13 @@ SCHEMA: dict[str, Any] = {
     },
     # extension: who may change a subscription of their account
     "authorized_roles": _subset(*ROLES),
+    # extension: when a change whose invoice asks for money takes effect
+    "payment": {
+        "change": _choice("immediately", "on_payment", "pending_if_incomplete"),
+        "pending_hours": _int(1),
+    },
+    # extension: retries of a failed collection and what follows the last one
+    "dunning": {"retry_days": _day_offsets, "final": _choice("suspend", "cancel", "keep")},
 }
 SCHEMA["period_change"]["anchor"] = _choice("keep", "reset")
 
@@ -129,6 +151,8 @@ DEFAULTS: dict[str, Any] = {
     "notice": {"days": 0, "applies_to": []},
     "licence": {"upgrade_credit": "full_original", "early_days": 0, "late_days": 0},
     "authorized_roles": ["owner", "billing_contact", "support", "account_manager"],
+    "payment": {"change": "immediately", "pending_hours": 23},
+    "dunning": {"retry_days": [3, 5, 7], "final": "suspend"},
 }
 
 
@@ -172,6 +196,8 @@ class Policy:
     licence_early_days: int
     licence_late_days: int
     authorized_roles: frozenset[str]
+    payment: PaymentChange
+    dunning: Dunning
     source: Mapping[str, Any]  # the merged mapping, to apply further overrides
 
     def rule(self, kind: str) -> ChangeRule:
@@ -238,6 +264,8 @@ def _build(name: str, merged: Mapping[str, Any]) -> Policy:
         licence_early_days=merged["licence"]["early_days"],
         licence_late_days=merged["licence"]["late_days"],
         authorized_roles=frozenset(merged["authorized_roles"]),
+        payment=PaymentChange(merged["payment"]["change"], merged["payment"]["pending_hours"]),
+        dunning=Dunning(tuple(merged["dunning"]["retry_days"]), merged["dunning"]["final"]),
         source=merged,
     )
 

@@ -42,11 +42,13 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
     # WHMCS: as Kajoom, with "Credit on Downgrade" on: a downgrade credits the prorated
     # difference (old and new price per day over the days to the next due date) to the
-    # client's credit balance.
+    # client's credit balance. An upgrade or downgrade order is carried out once its invoice
+    # is paid (an unpaid upgrade invoice leaves the service as it was).
     "whmcs": {
         "proration": {"lines": "difference"},
         **_changes("account_credit"),
         "cancel": _CANCEL_AT_PERIOD_END,
+        "payment": {"change": "on_payment"},
     },
     # GroupDocs (seed 001): perpetual licences with a year of maintenance. Upgrades only (to a
     # dearer plan of the same product, to a suite of the same platform that includes it at

@@ -73,13 +73,25 @@ class Scheduled:
 
 
 @dataclass(frozen=True)
+class Awaiting:
+    """A change billed on ``invoice`` that takes effect once that invoice is paid: ``target``
+    is the subscription it makes (priced when ordered); dropped at ``expires_at``."""
+
+    invoice: str
+    target: Subscription
+    expires_at: datetime | None
+    kind: str
+
+
+@dataclass(frozen=True)
 class Subscription:
     id: str
     account: str
     items: tuple[Item, ...]
     currency: str
     started_at: datetime
-    status: str = "active"  # active | pending | cancelled | expired
+    # active | past_due | suspended (dunning) | cancelled | expired
+    status: str = "active"
     schedule: Schedule | None = None
     period_start: datetime | None = None
     period_end: datetime | None = None
@@ -92,6 +104,7 @@ class Subscription:
     maintenance_until: datetime | None = None
     order_value: Money | None = None  # perpetual licences: what the order is worth
     ended_at: datetime | None = None
+    awaiting: Awaiting | None = None
     versions: int = field(default=0)
 
     @property
@@ -108,7 +121,13 @@ class Subscription:
 
     @property
     def active(self) -> bool:
-        return self.status == "active"
+        """Open to changes: in force and not suspended (a past-due one still is)."""
+        return self.status in ("active", "past_due")
+
+    @property
+    def renews(self) -> bool:
+        """Still billed at its period ends: in force, whatever its payments."""
+        return self.status in ("active", "past_due", "suspended")
 
     def evolve(self, **changes) -> Subscription:
         """A new version of this subscription with ``changes`` applied."""

@@ -73,6 +73,10 @@ REFUSALS = {
         "en": "There is no open invoice {invoice}.",
         "fr": "Il n'y a pas de facture {invoice} à payer.",
     },
+    "awaiting_payment": {
+        "en": "A change of this subscription is waiting for invoice {invoice} to be paid.",
+        "fr": "Une modification de cet abonnement attend le paiement de la facture {invoice}.",
+    },
     "nothing_scheduled": {
         "en": "Nothing is scheduled for this subscription.",
         "fr": "Rien n'est programmé pour cet abonnement.",
@@ -186,9 +190,39 @@ def _share(ratio: Fraction, locale: str) -> str:
     return format_decimal(value, format="0.######", locale=locale)
 
 
+_STATUS_NAMES = {
+    "en": {"past_due": "past due"},
+    "fr": {
+        "active": "actif",
+        "past_due": "en retard de paiement",
+        "suspended": "suspendu",
+        "cancelled": "résilié",
+        "expired": "expiré",
+    },
+}
+
+
 def refusal(code: str, locale: str, **params: object) -> str:
     template = REFUSALS.get(code, {}).get(lang(locale)) or code
+    if isinstance(status := params.get("status"), str):
+        params["status"] = _STATUS_NAMES[lang(locale)].get(status, status)
     return template.format(**params)
+
+
+_VOID_WORDS = {
+    "en": "Cancellation of invoice {invoice} ({why})",
+    "fr": "Annulation de la facture {invoice} ({why})",
+}
+_VOID_REASONS = {
+    "en": {"change_dropped": "change not paid in time"},
+    "fr": {"change_dropped": "modification non payée à temps"},
+}
+
+
+def void_description(invoice: str, why: str, locale: str) -> str:
+    """The line of a credit note that cancels an unpaid invoice."""
+    language = lang(locale)
+    return _VOID_WORDS[language].format(invoice=invoice, why=_VOID_REASONS[language][why])
 
 
 def kind_name(kind: str, locale: str) -> str:

@@ -373,5 +373,53 @@ def deliver_command(
             stop.set()
 
 
+@app.command("collect")
+def collect_command(
+    until: str | None = typer.Option(
+        None, help="Collect what is due up to this instant or date (default: now)."
+    ),
+    database: str | None = typer.Option(None, "--database", help="SQLAlchemy URL."),
+) -> None:
+    """Charge the invoices due for collection (first attempts and dunning retries) through
+    the gateway (PRORATA_GATEWAY, default: sandbox), then send pending refunds."""
+    from prorata.adapters.database import make_engine
+    from prorata.adapters.gateways import gateway_from_environment
+    from prorata.services.collection_run import collect_due
+
+    summary = collect_due(make_engine(database), gateway_from_environment(), _until(until))
+    typer.echo(
+        f"attempts={summary.attempts} succeeded={summary.succeeded} failed={summary.failed} "
+        f"refunds={summary.refunds} skipped={summary.skipped}"
+    )
+
+
+@app.command("notify")
+def notify_command(
+    once: bool = typer.Option(False, "--once", help="One round, then exit."),
+    interval: float = typer.Option(5.0, help="Seconds between rounds."),
+    database: str | None = typer.Option(None, "--database", help="SQLAlchemy URL."),
+) -> None:
+    """E-mail customers about payments, dunning and finished requests (SMTP server from
+    PRORATA_SMTP_HOST, PRORATA_SMTP_PORT, sender PRORATA_MAIL_FROM)."""
+    import os
+    import time
+    from datetime import UTC, datetime
+
+    from prorata.adapters.database import make_engine
+    from prorata.services.notifications import fan_out, send_pending
+
+    engine = make_engine(database)
+    host = os.environ.get("PRORATA_SMTP_HOST", "127.0.0.1")
+    port = int(os.environ.get("PRORATA_SMTP_PORT", "25"))
+    sender = os.environ.get("PRORATA_MAIL_FROM", "billing@prorata.invalid")
+    while True:
+        written = fan_out(engine)
+        sent = send_pending(engine, host, port, sender, datetime.now(UTC))
+        if once:
+            typer.echo(f"emails_written={written} emails_sent={sent}")
+            return
+        time.sleep(interval)
+
+
 def main() -> None:
     app()

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from prorata.adapters.gateways import BEHAVIOURS, sandbox_token
 from prorata.core.catalog import Catalog
 from prorata.core.model import (
     Account,
@@ -24,12 +25,16 @@ from prorata.core.model import (
     Cancel,
     Change,
     Event,
+    Fail,
     Pay,
     Reject,
+    SetPaymentMethod,
     Subscribe,
     TermSpec,
     Undo,
 )
+from prorata.core.payments import METHOD_TYPES as PAYMENT_METHODS
+from prorata.core.payments import OUTCOMES
 from prorata.core.policy import ROLES
 from prorata.scenario.fields import (
     At,
@@ -74,7 +79,13 @@ class EventReader:
             "undo": (self.undo, ("subscription", "by"), ("subscription",)),
             "approve": (self.approve, ("request", "by"), ("request",)),
             "reject": (self.reject, ("request", "by"), ("request",)),
-            "pay": (self.pay, ("invoice",), ("invoice",)),
+            "pay": (self.pay, ("invoice", "method"), ("invoice",)),
+            "fail": (self.fail, ("invoice", "reason"), ("invoice",)),
+            "payment_method": (
+                self.set_payment_method,
+                ("account", "type", "test"),
+                ("account", "type"),
+            ),
         }
 
     def read(self, value: Any, at: At) -> tuple[Event, ...]:
@@ -187,7 +198,24 @@ class EventReader:
         return Reject(request=m.get("request", whole_number, 1), by=m.get("by", self.actor))
 
     def pay(self, m: Map) -> Pay:
-        return Pay(invoice=m.get("invoice", as_text))
+        method = m.get("method", one_of, PAYMENT_METHODS)
+        return Pay(invoice=m.get("invoice", as_text), method=method)
+
+    def fail(self, m: Map) -> Fail:
+        reasons = tuple(o for o in OUTCOMES if o != "succeeded")
+        return Fail(
+            invoice=m.get("invoice", as_text),
+            reason=m.get("reason", one_of, reasons, default="declined"),
+        )
+
+    def set_payment_method(self, m: Map) -> SetPaymentMethod:
+        method = m.get("type", one_of, PAYMENT_METHODS)
+        behaviour = m.get("test", one_of, tuple(BEHAVIOURS), default="succeeds")
+        return SetPaymentMethod(
+            account=m.get("account", self.account),
+            method=method,
+            token=sandbox_token(method, behaviour),
+        )
 
 
 def term_spec(value: Any, at: At) -> TermSpec:

@@ -3,7 +3,8 @@
 Rules (from the spec): ``documents`` lists every document with a non-zero line, in issue
 order; per document the keys given are compared, and ``lines`` is a multiset of the non-zero
 line amounts. ``credit`` is checked per account, ``rejected`` as codes in order,
-``subscriptions`` and ``requests`` on the keys given.
+``subscriptions`` and ``requests`` on the keys given. ``payments`` (an extension) lists
+every charge and refund in order, compared on the keys given.
 """
 
 from __future__ import annotations
@@ -49,14 +50,21 @@ def mismatches(expect: dict[str, Any], output: dict[str, Any]) -> list[str]:
                 problems.append(
                     f"subscription {sub_id}.{key}: expected {value}, got {got.get(key)}"
                 )
-    if "requests" in expect:
-        wanted_requests, got_requests = expect["requests"] or [], output["requests"]
-        if len(wanted_requests) != len(got_requests):
-            problems.append(f"requests: expected {len(wanted_requests)}, got {len(got_requests)}")
-        for i, (wanted, got) in enumerate(zip(wanted_requests, got_requests, strict=False)):
-            for key, value in wanted.items():
-                if _normal(got.get(key)) != _normal(value):
-                    problems.append(f"request {i + 1}.{key}: expected {value}, got {got.get(key)}")
+    for name in ("requests", "payments"):
+        if name in expect:
+            problems += _listed(name[:-1], expect[name] or [], output.get(name, []))
+    return problems
+
+
+def _listed(noun: str, wanted: list[dict], got: list[dict]) -> list[str]:
+    """A list compared item by item on the keys each expected item gives."""
+    problems = []
+    if len(wanted) != len(got):
+        problems.append(f"{noun}s: expected {len(wanted)}, got {len(got)}")
+    for i, (w, g) in enumerate(zip(wanted, got, strict=False)):
+        for key, value in w.items():
+            if _normal(g.get(key)) != _normal(value):
+                problems.append(f"{noun} {i + 1}.{key}: expected {value}, got {g.get(key)}")
     return problems
 
 

@@ -12,13 +12,15 @@ import uuid
 from sqlalchemy import Engine
 
 from prorata.adapters.database import make_engine, migrate
+from prorata.adapters.gateways import SandboxGateway
 from prorata.adapters.store import StoreBook, load_config
 from prorata.adapters.tenants import add_account, create_tenant
 from prorata.core.changes import Context
 from prorata.scenario.loader import Scenario
-from prorata.scenario.simulator import run_event
+from prorata.scenario.simulator import run_due, step
 from prorata.services.billing import Billing
 from prorata.services.book import Book, Rejection
+from prorata.services.collection import Collector
 
 
 def billing_on(book: StoreBook) -> Billing:
@@ -50,16 +52,19 @@ def simulate_on_store(scenario: Scenario, engine: Engine, slug: str | None = Non
     behind ``engine``."""
     tenant_id = load_tenant(engine, scenario, slug)
     rejected: list[Rejection] = []
+    gateway = SandboxGateway()
     for event in scenario.events:
         with engine.begin() as connection:
             book = StoreBook(connection, load_config(connection, tenant_id))
-            refusal = run_event(billing_on(book), scenario, event)
+            billing = billing_on(book)
+            refusal = step(billing, Collector(billing, gateway), scenario, event)
         if refusal is not None:
             rejected.append(Rejection(event.index, refusal.code, refusal.message, event.at))
     with engine.begin() as connection:
         book = StoreBook(connection, load_config(connection, tenant_id))
         if scenario.run_until is not None:
-            billing_on(book).renew_due(scenario.run_until, inclusive=True)
+            billing = billing_on(book)
+            run_due(billing, Collector(billing, gateway), scenario.run_until)
         snapshot = book.snapshot()
     snapshot.rejected = rejected
     return snapshot

@@ -12,6 +12,7 @@ from typing import Any
 
 from prorata.core.calendar import ratio_text
 from prorata.core.documents import CreditNote, Invoice, Line
+from prorata.core.payments import Payment
 from prorata.core.subscription import Subscription
 from prorata.scenario.loader import Scenario
 from prorata.scenario.simulator import Book, credit_of
@@ -127,7 +128,23 @@ def to_data(scenario: Scenario, book: Book) -> dict[str, Any]:
         "rejected": [
             {"event": r.event, "code": r.code, "message": r.message} for r in book.rejected
         ],
+        "payments": [_payment(p, precise) for p in book.payments()],
     }
+
+
+def _payment(payment: Payment, precise: bool) -> dict[str, Any]:
+    """A charge or refund: ``status`` is ``succeeded`` or why it failed."""
+    data: dict[str, Any] = {
+        "kind": payment.kind,
+        "date": _moment(payment.at, precise),
+        "account": payment.account,
+        "document": payment.document,
+        "amount": str(payment.amount),
+        "status": payment.status,
+    }
+    if payment.method:
+        data["method"] = payment.method
+    return data
 
 
 def to_json(scenario: Scenario, book: Book) -> str:

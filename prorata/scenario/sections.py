@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+from prorata.adapters.gateways import BEHAVIOURS, sandbox_token
 from prorata.core.catalog import Catalog, LocalText, Maintenance, Plan, Product
 from prorata.core.model import Account
 from prorata.core.policy import Policy, PolicyError, build_policy
@@ -202,15 +203,28 @@ def read_accounts(value: Any, at: At) -> dict[str, Account]:
         m = Map(item, place, _ACCOUNT_KEYS, required=("id",))
         ident = _new_id(m, accounts, "account")
         rate, vat_id = m.get("tax", _tax, default=(Decimal(0), None))
+        method, token = m.get("payment_method", payment_method, default=(None, None))
         accounts[ident] = Account(
             id=ident,
             locale=m.get("locale", as_locale, default="en"),
             auto_pay=m.get("auto_pay", as_flag, default=True),
-            payment_method=m.get("payment_method", optional(one_of), _PAYMENT_METHODS),
+            payment_method=method,
+            payment_token=token,
             tax_rate=rate,
             vat_id=vat_id,
         )
     return accounts
+
+
+def payment_method(value: Any, at: At) -> tuple[str | None, str | None]:
+    """``card`` (a label: invoices are paid on issue, as before) or
+    ``{type: card, test: declined}`` (a sandbox method the invoices are collected through)."""
+    if value is None or isinstance(value, str):
+        return optional(one_of)(value, at, _PAYMENT_METHODS), None
+    m = Map(value, at, ("type", "test"), required=("type",))
+    method = m.get("type", one_of, _PAYMENT_METHODS)
+    behaviour = m.get("test", one_of, tuple(BEHAVIOURS), default="succeeds")
+    return method, sandbox_token(method, behaviour)
 
 
 def _tax(value: Any, at: At) -> tuple[Decimal, str | None]:

@@ -16,14 +16,23 @@ Invariants:
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from prorata.core import lifecycle, wording
-from prorata.core.changes import Context, Quote, Refusal, evaluate
-from prorata.core.documents import Document, Line, issue_credit_note, issue_invoice
-from prorata.core.model import Cancel, Change, Subscribe
+from prorata.core import lifecycle, payments, wording
+from prorata.core.changes import Context, Quote, Refusal, effective_policy, evaluate
+from prorata.core.documents import (
+    CreditNote,
+    Document,
+    Invoice,
+    LedgerEntry,
+    Line,
+    issue_credit_note,
+    issue_invoice,
+    void_invoice,
+)
+from prorata.core.model import Account, Cancel, Change, Subscribe
 from prorata.core.money import Money, total
-from prorata.core.subscription import Subscription
+from prorata.core.subscription import Awaiting, Subscription
 from prorata.services.book import Ledger, Request
 
 
@@ -31,9 +40,10 @@ from prorata.services.book import Ledger, Request
 class Outcome:
     """What an accepted action did.
 
-    ``status``: ``applied`` (in effect now), ``scheduled`` (at ``quote.effective_at``) or
-    ``requested`` (waiting for a person: ``request``). A manual-fulfilment change is
-    ``applied`` and also opens a request.
+    ``status``: ``applied`` (in effect now), ``scheduled`` (at ``quote.effective_at``),
+    ``requested`` (waiting for a person: ``request``), ``awaiting_payment`` (billed, in
+    effect once its invoice is paid) or ``failed`` (a payment attempt failed). A
+    manual-fulfilment change is ``applied`` and also opens a request.
     """
 
     status: str
@@ -76,12 +86,16 @@ class Billing:
         return outcomes
 
     def renew(self, sub_id: str, when: datetime) -> Outcome:
-        """What falls due for ``sub_id`` at ``when``: scheduled changes, end, renewal."""
+        """What falls due for ``sub_id`` at ``when``: a change whose payment did not come is
+        dropped (its invoice voided), then scheduled changes, end, renewal."""
         sub = self._get(sub_id)
         step = lifecycle.advance(self.ctx, sub, when)
+        voids = tuple(note for n in step.voids if (note := self._void(n, when)) is not None)
         docs = self._bill(step.subscription, step.lines, when, "renewal")
         self.ledger.renewed(sub_id, when, docs[0].number if docs else None)
-        return Outcome("applied", self._get(sub_id), documents=docs, at=when)
+        if voids:
+            self._restatus((sub_id,), when)
+        return Outcome("applied", self._get(sub_id), documents=voids + docs, at=when)
 
     # actions -------------------------------------------------------------------------
     def subscribe(self, spec: Subscribe, at: datetime, currency: str) -> Outcome:
@@ -134,17 +148,156 @@ class Billing:
         decided = self.ledger.decide(request, "approved", at)
         return replace(self.apply(outcome, at), request=decided)
 
-    def pay(self, number: str, at: datetime) -> Outcome | Refusal:
+    # payments ------------------------------------------------------------------------
+    def _open_invoice(self, number: str) -> Invoice | Refusal:
         invoice = self.ledger.invoice(number)
         if invoice is None or invoice.status != "open":
             message = wording.refusal(
                 "unknown_invoice", self.ctx.reader_locale or "en", invoice=number
             )
             return Refusal("unknown_invoice", message)
-        paid = self.ledger.mark_paid(invoice, at)
-        sub_ids = {line.subscription for line in paid.lines}
-        sub = self._get(min(sub_ids)) if sub_ids else None
-        return Outcome("applied", sub, documents=(paid,))
+        return invoice
+
+    def pay(
+        self, number: str, at: datetime, method: str | None = None, reference: str | None = None
+    ) -> Outcome | Refusal:
+        """Invoice ``number`` is paid at ``at``: a change waiting for it takes effect and
+        its subscriptions leave dunning once nothing else of theirs is failing."""
+        invoice = self._open_invoice(number)
+        if isinstance(invoice, Refusal):
+            return invoice
+        account = self.ctx.accounts[invoice.account]
+        paid = self.ledger.mark_paid(invoice, at, method or account.payment_method, reference)
+        collection = self.ledger.collection(number)
+        if collection is not None:
+            self.ledger.save_collection(payments.settled(collection, "paid"))
+        sub_ids = _subscriptions_of(paid)
+        for sub_id in sub_ids:
+            sub = self._get(sub_id)
+            if sub.awaiting is not None and sub.awaiting.invoice == number:
+                target = replace(sub.awaiting.target, versions=sub.versions + 1, status=sub.status)
+                self.ledger.save(target, at, sub.awaiting.kind)
+        self._restatus(sub_ids, at)
+        return Outcome("applied", self._get(sub_ids[0]) if sub_ids else None, documents=(paid,))
+
+    def fail(
+        self, number: str, at: datetime, outcome: str, reference: str | None = None
+    ) -> Outcome | Refusal:
+        """An attempt to collect invoice ``number`` failed with ``outcome``: the failure is
+        recorded, the next retry scheduled (or the dunning's final action taken)."""
+        invoice = self._open_invoice(number)
+        if isinstance(invoice, Refusal):
+            return invoice
+        account = self.ctx.accounts[invoice.account]
+        failed = payments.Payment(
+            0,
+            "charge",
+            invoice.account,
+            invoice.amount_due,
+            at,
+            outcome,
+            account.payment_method,
+            number,
+            reference,
+        )
+        self.ledger.record_payment(failed)
+        sub_ids = _subscriptions_of(invoice)
+        collection = self.ledger.collection(number) or payments.Collection(
+            number, invoice.account, sub_ids, invoice.amount_due, None
+        )
+        self.ledger.save_collection(
+            payments.after_attempt(collection, outcome, at, self.ctx.policy.dunning)
+        )
+        self._restatus(sub_ids, at)
+        sub = self._get(sub_ids[0]) if sub_ids else None
+        return Outcome("failed", sub, documents=(invoice,))
+
+    def collected(
+        self, number: str, at: datetime, outcome: str, reference: str | None
+    ) -> Outcome | Refusal:
+        """The result of a gateway attempt on invoice ``number``."""
+        if outcome == "succeeded":
+            return self.pay(number, at, reference=reference)
+        return self.fail(number, at, outcome, reference)
+
+    def set_payment_method(self, account: str, method: str, token: str | None) -> Account:
+        """The account pays with ``method`` through gateway token ``token`` from now on
+        (the accounts mapping keeps it: a dict in memory, the accounts table in the store)."""
+        updated = replace(self.ctx.accounts[account], payment_method=method, payment_token=token)
+        self.ctx.accounts[account] = updated
+        return updated
+
+    def _restatus(self, sub_ids, at: datetime) -> None:
+        """Each subscription's status from its collections (see ``payments``); a change
+        waiting for its payment does not put its subscription in dunning."""
+        final = self.ctx.policy.dunning.final
+        for sub_id in sub_ids:
+            sub = self._get(sub_id)
+            waiting = sub.awaiting.invoice if sub.awaiting else None
+            mine = [c for c in self.ledger.collections_of(sub_id) if c.invoice != waiting]
+            status = payments.subscription_status(sub.status, mine, final)
+            if status == sub.status:
+                continue
+            if status == "cancelled":
+                ended = sub.evolve(
+                    status="cancelled", ended_at=at, cancel_at=at, scheduled=(), pending_lines=()
+                )
+                self.ledger.save(ended, at, "dunning")
+            else:
+                self.ledger.save(sub.evolve(status=status), at, "dunning")
+
+    def _void(self, number: str, at: datetime) -> Document | None:
+        """Cancel the unpaid invoice of a change that was dropped; None if it was settled."""
+        invoice = self.ledger.invoice(number)
+        if invoice is None or invoice.status != "open":
+            return None
+        account = self.ctx.accounts[invoice.account]
+        note, entries = void_invoice(
+            invoice,
+            number=self.ledger.next_number("CN"),
+            at=at,
+            why="change_dropped",
+            locale=self.ctx.reader_locale or account.locale,
+        )
+        self.ledger.record(note, entries)
+        self.ledger.mark_void(invoice)
+        collection = self.ledger.collection(number)
+        if collection is not None:
+            self.ledger.save_collection(payments.settled(collection, "void"))
+        return note
+
+    def refund(self, note: CreditNote, at: datetime) -> tuple[payments.Payment, ...]:
+        """Send credit note ``note`` back to what the account paid, latest charge first.
+
+        A charge taken by a gateway is refunded through it (recorded ``pending`` until the
+        gateway answers); one paid outside (paid on issue, or by hand) is recorded as
+        refunded at once. What no charge can take goes to the account's credit."""
+        charges = [p for p in self.ledger.payments(note.account) if p.kind == "charge"]
+        refunds = [p for p in self.ledger.payments(note.account) if p.kind == "refund"]
+        plan, left = payments.refund_plan(charges, refunds, note.total)
+        made = []
+        for charge, part in plan:
+            status = "pending" if charge.reference else "succeeded"
+            made.append(
+                self.ledger.record_payment(
+                    payments.Payment(
+                        0,
+                        "refund",
+                        note.account,
+                        part,
+                        at,
+                        status,
+                        charge.method,
+                        note.number,
+                        None,
+                        charge.id,
+                    )
+                )
+            )
+        if left.is_positive:
+            entry = LedgerEntry(at, note.account, left, note.number, "refund_unavailable")
+            self.ledger.record_entries((entry,))
+        return tuple(made)
 
     # recording -----------------------------------------------------------------------
     def _get(self, sub_id: str) -> Subscription:
@@ -183,10 +336,60 @@ class Billing:
             note, entries = self._credit_note(quote, at, self.ledger.next_number("CN"))
             self.ledger.record(note, entries)
             docs.append(note)
+            if note.credited_to == "refund":
+                self.refund(note, at)
         reason = "schedule" if quote.timing == "end_of_term" else quote.kind
+        if self._waits_for_payment(quote):
+            invoice = self._await(sub, quote, at)
+            if invoice is not None:
+                docs.append(invoice)
+                current = self._get(sub.id)
+                return Outcome("awaiting_payment", current, quote=quote, documents=tuple(docs))
         docs.extend(self._bill(sub, routing.invoice, at, reason))
         status = "scheduled" if quote.timing == "end_of_term" else "applied"
         return Outcome(status, self._get(sub.id), quote=quote, documents=tuple(docs))
+
+    def _waits_for_payment(self, quote: Quote) -> bool:
+        """Whether the policy holds this change until its invoice is paid."""
+        if quote.timing != "immediate" or not quote.routing.invoice or quote.routing.credit_note:
+            # a credit note issued beside the invoice could not be taken back if the change
+            # were dropped: such a change applies at once
+            return False
+        policy = effective_policy(self.ctx, quote.subscription.items, None)
+        if policy.payment.mode == "immediately":
+            return False
+        lines = quote.routing.invoice
+        return total((line.amount for line in lines), lines[0].amount.currency).is_positive
+
+    def _await(self, target: Subscription, quote: Quote, at: datetime) -> Document | None:
+        """Issue the change's invoice; if it is not paid on issue, keep the current terms
+        with the change waiting for it. None (nothing issued) when it would be paid on issue:
+        the caller then applies the change as usual."""
+        account = self.ctx.accounts[target.account]
+        invoice, entries = self._issue(target, quote.routing.invoice, at, account, "DRAFT")
+        if invoice.status == "paid":
+            return None
+        number = self.ledger.next_number("INV")
+        invoice, entries = self._issue(target, quote.routing.invoice, at, account, number)
+        self.ledger.record(invoice, entries, account.payment_method)
+        current = self._get(target.id)
+        policy = effective_policy(self.ctx, quote.subscription.items, None).payment
+        if policy.mode == "on_payment":
+            expires = current.period_end
+        else:
+            expires = at + timedelta(hours=policy.pending_hours)
+        waiting = Awaiting(number, with_document(target, number), expires, quote.kind)
+        self.ledger.save(current.evolve(awaiting=waiting), at, "awaiting_payment")
+        self._open_collection(invoice, account, at)
+        return invoice
+
+    def _open_collection(self, invoice: Invoice, account: Account, at: datetime) -> None:
+        if invoice.status == "open" and account.auto_pay and account.payment_token:
+            self.ledger.save_collection(
+                payments.Collection(
+                    invoice.number, account.id, _subscriptions_of(invoice), invoice.amount_due, at
+                )
+            )
 
     def drafts(self, quote: Quote, at: datetime, balance: Money) -> tuple[Document, ...]:
         """The documents :meth:`apply` would issue for ``quote`` at ``at`` when the account
@@ -239,8 +442,16 @@ class Billing:
             keep(sub, at) if new else keep(sub, at, reason)
             return ()
         account = self.ctx.accounts[sub.account]
-        invoice, entries = issue_invoice(
-            number=self.ledger.next_number("INV"),
+        invoice, entries = self._issue(sub, lines, at, account, self.ledger.next_number("INV"))
+        self.ledger.record(invoice, entries, account.payment_method)
+        billed = with_document(sub, invoice.number)
+        keep(billed, at) if new else keep(billed, at, reason)
+        self._open_collection(invoice, account, at)
+        return (invoice,)
+
+    def _issue(self, sub: Subscription, lines, at: datetime, account: Account, number: str):
+        return issue_invoice(
+            number=number,
             issued_at=at,
             account=account,
             currency=sub.currency,
@@ -248,7 +459,8 @@ class Billing:
             credit_balance=self.ledger.credit(account.id, sub.currency),
             rounding=self.rounding,
         )
-        self.ledger.record(invoice, entries)
-        billed = with_document(sub, invoice.number)
-        keep(billed, at) if new else keep(billed, at, reason)
-        return (invoice,)
+
+
+def _subscriptions_of(invoice: Invoice) -> tuple[str, ...]:
+    """The subscriptions an invoice bills, in order of first line."""
+    return tuple(dict.fromkeys(line.subscription for line in invoice.lines if line.subscription))

@@ -11,13 +11,17 @@ Invariants of every implementation:
 - ``next_number`` is gapless per series: ``{series}-0001``, ``-0002``, … in call order;
 - documents are returned in issue order, unchanged except an invoice's payment status;
 - the ledger is append-only and ``credit`` is the sum of an account's entries;
-- requests are numbered 1, 2, … in the order they were opened.
+- requests are numbered 1, 2, … in the order they were opened;
+- payments are numbered 1, 2, … in the order they were recorded; a payment's status moves
+  only from ``pending`` (a refund not yet sent) to its result;
+- an invoice paid on issue (auto-pay without a gateway token) records its charge in
+  ``record``; later payments are recorded by ``mark_paid`` or ``record_payment``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Protocol
 
@@ -25,6 +29,7 @@ from prorata.core.documents import Document, Invoice, LedgerEntry, Line, balance
 from prorata.core.lifecycle import due_at
 from prorata.core.model import Cancel, Change
 from prorata.core.money import Money
+from prorata.core.payments import Collection, Payment
 from prorata.core.subscription import Subscription
 
 
@@ -64,9 +69,18 @@ class Ledger(Protocol):
 
     def next_number(self, series: str) -> str: ...
 
-    def record(self, doc: Document, entries: Iterable[LedgerEntry]) -> None: ...
+    def record(
+        self, doc: Document, entries: Iterable[LedgerEntry], method: str | None = None
+    ) -> None:
+        """Keep ``doc`` and its ledger entries; an invoice paid on issue also records its
+        charge, by ``method``."""
+        ...
 
     def credit(self, account: str, currency: str) -> Money: ...
+
+    def record_entries(self, entries: Iterable[LedgerEntry]) -> None:
+        """Ledger entries that belong to no new document (a refund nothing could take)."""
+        ...
 
     def open_request(
         self, sub_id: str, reason: str, action: Change | Cancel, at: datetime
@@ -80,7 +94,33 @@ class Ledger(Protocol):
 
     def invoice(self, number: str) -> Invoice | None: ...
 
-    def mark_paid(self, invoice: Invoice, at: datetime) -> Invoice: ...
+    def mark_paid(
+        self, invoice: Invoice, at: datetime, method: str | None, reference: str | None
+    ) -> Invoice:
+        """``invoice`` is paid at ``at``: its new status and the charge that paid it."""
+        ...
+
+    def mark_void(self, invoice: Invoice) -> Invoice: ...
+
+    def record_payment(self, payment: Payment) -> Payment:
+        """Keep ``payment`` (its ``id`` is assigned here) and return it."""
+        ...
+
+    def settle_payment(self, payment_id: int, status: str, reference: str | None) -> None:
+        """A pending payment (a refund sent to the gateway) ended in ``status``."""
+        ...
+
+    def payments(self, account: str | None = None) -> list[Payment]: ...
+
+    def collection(self, invoice: str) -> Collection | None: ...
+
+    def save_collection(self, collection: Collection) -> None: ...
+
+    def collections_of(self, sub_id: str) -> list[Collection]: ...
+
+    def next_collection(self, until: datetime, inclusive: bool) -> tuple[datetime, str] | None:
+        """The earliest collection attempt due by ``until``: (instant, invoice number)."""
+        ...
 
     def renewed(self, sub_id: str, due_at: datetime, document: str | None) -> None:
         """``sub_id`` was renewed for ``due_at``: at most once (the bill run's key)."""
@@ -98,6 +138,8 @@ class Book:
     rejected: list[Rejection] = field(default_factory=list)
     counters: dict[str, int] = field(default_factory=dict)
     renewals: dict[tuple[str, datetime], str | None] = field(default_factory=dict)
+    payment_list: list[Payment] = field(default_factory=list)
+    collections: dict[str, Collection] = field(default_factory=dict)
 
     @property
     def explanations(self) -> list[tuple[str, Line]]:
@@ -129,12 +171,26 @@ class Book:
         self.counters[series] = self.counters.get(series, 0) + 1
         return f"{series}-{self.counters[series]:04d}"
 
-    def record(self, doc: Document, entries: Iterable[LedgerEntry]) -> None:
+    def record(
+        self, doc: Document, entries: Iterable[LedgerEntry], method: str | None = None
+    ) -> None:
         self.documents.append(doc)
         self.ledger.extend(entries)
+        if isinstance(doc, Invoice) and doc.status == "paid" and doc.amount_due.is_positive:
+            self._charge(doc, doc.issued_at, method, None)
+
+    def _charge(self, doc: Invoice, at: datetime, method: str | None, ref: str | None) -> None:
+        self.record_payment(
+            Payment(
+                0, "charge", doc.account, doc.amount_due, at, "succeeded", method, doc.number, ref
+            )
+        )
 
     def credit(self, account: str, currency: str) -> Money:
         return balance(self.ledger, account, currency)
+
+    def record_entries(self, entries: Iterable[LedgerEntry]) -> None:
+        self.ledger.extend(entries)
 
     def open_request(
         self, sub_id: str, reason: str, action: Change | Cancel, at: datetime
@@ -161,10 +217,54 @@ class Book:
             (d for d in self.documents if isinstance(d, Invoice) and d.number == number), None
         )
 
-    def mark_paid(self, invoice: Invoice, at: datetime) -> Invoice:
-        paid = invoice.paid()
-        self.documents = [paid if d is invoice else d for d in self.documents]
+    def mark_paid(
+        self, invoice: Invoice, at: datetime, method: str | None, reference: str | None
+    ) -> Invoice:
+        paid = self._replace(invoice, invoice.paid())
+        self._charge(paid, at, method, reference)
         return paid
+
+    def mark_void(self, invoice: Invoice) -> Invoice:
+        return self._replace(invoice, invoice.voided())
+
+    def _replace(self, old: Invoice, new: Invoice) -> Invoice:
+        self.documents = [
+            new if isinstance(d, Invoice) and d.number == old.number else d for d in self.documents
+        ]
+        return new
+
+    def record_payment(self, payment: Payment) -> Payment:
+        kept = replace(payment, id=len(self.payment_list) + 1)
+        self.payment_list.append(kept)
+        return kept
+
+    def settle_payment(self, payment_id: int, status: str, reference: str | None) -> None:
+        old = self.payment_list[payment_id - 1]
+        self.payment_list[payment_id - 1] = replace(old, status=status, reference=reference)
+
+    def payments(self, account: str | None = None) -> list[Payment]:
+        return [p for p in self.payment_list if account is None or p.account == account]
+
+    def collection(self, invoice: str) -> Collection | None:
+        return self.collections.get(invoice)
+
+    def save_collection(self, collection: Collection) -> None:
+        self.collections[collection.invoice] = collection
+
+    def collections_of(self, sub_id: str) -> list[Collection]:
+        return [c for c in self.collections.values() if sub_id in c.subscriptions]
+
+    def next_collection(self, until: datetime, inclusive: bool) -> tuple[datetime, str] | None:
+        due = [
+            (c.next_attempt_at, n, c.invoice)
+            for n, c in enumerate(self.collections.values())
+            if (when := c.next_attempt_at) is not None
+            and (when <= until if inclusive else when < until)
+        ]
+        if not due:
+            return None
+        when, _, number = min(due)
+        return when, number
 
     def renewed(self, sub_id: str, due_at: datetime, document: str | None) -> None:
         key = (sub_id, due_at)

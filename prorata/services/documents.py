@@ -108,8 +108,12 @@ def _payments(work: Work, where, *, limit: int | None = None, offset: int = 0) -
     return [
         {
             "id": row.id,
-            "receipt": f"RCT-{row.id:06d}",
-            "invoice": row.number,
+            "kind": row.kind,  # charge | refund
+            "status": row.status,  # succeeded | pending | why it failed
+            # a receipt for each payment received; none for a failed attempt or a refund
+            "receipt": f"RCT-{row.id:06d}" if _has_receipt(row) else None,
+            "invoice": row.number if row.kind == "charge" else None,
+            "credit_note": row.number if row.kind == "refund" else None,
             "account": row.account_key,
             "amount": str(Money.from_minor(row.amount_minor, row.currency)),
             "currency": row.currency,
@@ -118,6 +122,13 @@ def _payments(work: Work, where, *, limit: int | None = None, offset: int = 0) -
         }
         for row in rows
     ]
+
+
+def _has_receipt(row) -> bool:
+    return row.kind == "charge" and row.status == "succeeded"
+
+
+RECEIPTS = and_(t.payments.c.kind == "charge", t.payments.c.status == "succeeded")
 
 
 def list_payments(
@@ -147,7 +158,7 @@ def get_receipt(engine: Engine, principal: Principal, payment_id: int, *, at: da
     ensure_id("payment", payment_id)
 
     def read(work: Work) -> dict:
-        found = _payments(work, t.payments.c.id == payment_id)
+        found = _payments(work, and_(t.payments.c.id == payment_id, RECEIPTS))
         if not found:
             raise NotFound(kind="payment", id=payment_id)
         payment = found[0]

@@ -142,6 +142,14 @@ MESSAGES: Mapping[str, Mapping[str, str]] = {
         "en": "A cart belongs to one account.",
         "fr": "Un panier appartient à un seul compte.",
     },
+    "invoice_not_open": {
+        "en": "Invoice {invoice} is {status}: there is nothing to pay.",
+        "fr": "La facture {invoice} est {status} : il n'y a rien à payer.",
+    },
+    "unusable_payment_token": {
+        "en": "token: {why}.",
+        "fr": "token : {why}.",
+    },
     "cart_closed": {
         "en": "Cart {cart} was checked out already; start a new cart.",
         "fr": "Le panier {cart} a déjà été commandé ; créez un nouveau panier.",

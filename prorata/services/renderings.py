@@ -157,6 +157,8 @@ def receipt_pdf(engine: Engine, principal: Principal, payment_id: int, *, at: da
             .where(
                 t.payments.c.tenant_id == work.principal.tenant_id,
                 t.payments.c.id == payment_id,
+                t.payments.c.kind == "charge",  # a receipt is for money received
+                t.payments.c.status == "succeeded",
             )
         ).one_or_none()
         if row is None:

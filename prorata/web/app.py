@@ -23,7 +23,7 @@ from sqlalchemy import Engine
 
 from prorata import __version__
 from prorata.web import problems
-from prorata.web.routes import accounts, billing, documents, webhooks
+from prorata.web.routes import accounts, billing, documents, payments, webhooks
 
 log = structlog.get_logger("prorata.api")
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,100}")  # else a new id replaces the caller's
@@ -50,9 +50,10 @@ def create_app(
     dispatch_webhooks: bool = False,
 ) -> FastAPI:
     """The API over ``engine`` (default: ``PRORATA_DATABASE_URL`` or ``./var/prorata.db``).
-    ``dispatch_webhooks`` runs the webhook dispatcher (network-bound) in a thread while the
-    app is up. The document renderer is CPU-bound: ``prorata serve`` runs it in a process of
-    its own (:func:`render_forever`), so rendering never holds up the API."""
+    ``dispatch_webhooks`` runs the webhook dispatcher and the collector of due payments
+    (both network-bound) in threads while the app is up. The document renderer is
+    CPU-bound: ``prorata serve`` runs it in a process of its own (:func:`render_forever`),
+    so rendering never holds up the API."""
     if engine is None:
         from prorata.adapters.database import make_engine
 
@@ -69,6 +70,17 @@ def create_app(
             dispatcher = Dispatcher(engine)
             workers.append(
                 threading.Thread(target=dispatcher.run_forever, args=(stop,), name="webhooks")
+            )
+            # dunning retries and refunds fall due while the app runs; collect them
+            from prorata.services.collection_run import collect_forever
+            from prorata.web.routes.payments import gateway
+
+            workers.append(
+                threading.Thread(
+                    target=collect_forever,
+                    args=(engine, gateway(), clock, stop),
+                    name="collections",
+                )
             )
         for worker in workers:
             worker.daemon = True
@@ -121,7 +133,7 @@ def create_app(
         return response
 
     v1 = APIRouter(prefix="/v1")
-    for module in (billing, accounts, documents, webhooks):
+    for module in (billing, accounts, documents, payments, webhooks):
         v1.include_router(module.router)
     app.include_router(v1)
 

@@ -49,7 +49,15 @@ from sqlalchemy import create_engine, select
 
 from prorata.adapters import schema as t
 from prorata.adapters.database import make_engine
-from prorata.services import accounts, carts, seats, subscriptions, webhooks
+from prorata.services import (
+    accounts,
+    carts,
+    documents,
+    payments,
+    seats,
+    subscriptions,
+    webhooks,
+)
 from prorata.services.subscriptions import ChangeInput
 from prorata.web.app import create_app
 from prorata.web.problems import MEDIA_TYPE
@@ -84,6 +92,7 @@ MISSING = {
     "request": 999,
     "user": 999999,
     "endpoint": 999999,
+    "invoice": "INV-9999",
 }
 
 
@@ -228,6 +237,17 @@ def prepare_new_member(api: Api, tag: str) -> dict:
     return {"account": "corp", "user": user}
 
 
+def prepare_open_invoice(api: Api, tag: str) -> dict:
+    """corp pays by a sandbox card; a new subscription's first invoice waits for collection."""
+    engine, token = api.world.engine, api.world.principals["token"]
+    payments.set_payment_method(
+        engine, token, "corp", type="card", token="sandbox:card:succeeds", at=_at(api, 19)
+    )
+    new_subscription(api, tag)
+    found = documents.list_documents(engine, token, at=_at(api, 19), status="open")
+    return {"invoice": found["items"][-1]["number"]}
+
+
 def prepare_endpoint(api: Api, tag: str) -> dict:
     return {"endpoint": new_endpoint(api, tag)}
 
@@ -310,6 +330,24 @@ ROWS: dict[tuple[str, str], Row] = {
         prepare_held_seat,
         lambda ids, who: (f"/v1/subscriptions/{ids['subscription']}/seats/{ids['user']}", None),
         hidden="subscription",
+    ),
+    ("PUT", "/v1/accounts/{account}/payment-method"): Row(
+        "write",
+        CHANGERS,
+        prepare_nothing,
+        lambda ids, who: (
+            f"/v1/accounts/{ids['account']}/payment-method",
+            {"type": "paypal", "token": "sandbox:paypal:succeeds"},
+        ),
+        hidden="account",
+        own_tenant=frozenset({"rival", "rival_token"}),  # their own tenant's account "corp"
+    ),
+    ("POST", "/v1/invoices/{number}/pay"): Row(
+        "write",
+        CHANGERS,
+        prepare_open_invoice,
+        lambda ids, who: (f"/v1/invoices/{ids['invoice']}/pay", None),
+        hidden="invoice",
     ),
     ("POST", "/v1/checkout"): Row(
         "write",

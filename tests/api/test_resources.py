@@ -227,8 +227,11 @@ def test_subscribing_through_the_api_bills_a_first_prorated_period_with_tax(api)
     (payment,) = ok(api.client.get("/v1/payments?account=taxco", headers=token))["items"]
     assert payment | {"id": 0} == {
         "id": 0,
+        "kind": "charge",
+        "status": "succeeded",
         "receipt": f"RCT-{payment['id']:06d}",
         "invoice": invoice["number"],
+        "credit_note": None,
         "account": "taxco",
         "amount": "134.06",
         "currency": "USD",

@@ -6,8 +6,9 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
-from prorata.services import carts, catalog, requests, seats, subscriptions
+from prorata.services import carts, catalog, payments, requests, seats, subscriptions
 from prorata.web.deps import Limit, Offset, Read, Support, Write
+from prorata.web.routes.payments import gateway
 from prorata.web.schemas import (
     CancelBody,
     CartBody,
@@ -146,9 +147,10 @@ def release_seat(subscription: str, user: int, call: Write) -> dict:
 @router.post("/checkout", tags=["carts"], summary="Apply several changes at once (one order)")
 def checkout(body: CheckoutBody, call: Write) -> dict:
     items = [item.to_input(item.subscription) for item in body.items]
-    return subscriptions.checkout(
+    done = subscriptions.checkout(
         call.engine, call.principal, items, at=call.at, key=call.key, request_id=call.request_id
     )
+    return payments.collect_issued(call.engine, gateway(), call.principal.tenant_id, done, call.at)
 
 
 @router.post("/carts", tags=["carts"], status_code=201, summary="Open a cart for an account")
@@ -183,9 +185,10 @@ def remove_cart_item(cart: str, subscription: str, call: Write) -> dict:
 
 @router.post("/carts/{cart}/checkout", tags=["carts"], summary="Check the cart out")
 def checkout_cart(cart: str, call: Write) -> dict:
-    return carts.checkout_cart(
+    done = carts.checkout_cart(
         call.engine, call.principal, cart, at=call.at, key=call.key, request_id=call.request_id
     )
+    return payments.collect_issued(call.engine, gateway(), call.principal.tenant_id, done, call.at)
 
 
 @router.get("/requests", tags=["requests"], summary="Requests waiting for a person, and past ones")
