@@ -549,3 +549,13 @@ emails = Table(
     UniqueConstraint("outbox_id", "recipient"),
     Index("ix_emails_pending", "status", "id"),
 )
+
+# --- portal passwords (migration 0006) ----------------------------------------------------
+
+portal_passwords = Table(
+    "portal_passwords",
+    metadata,
+    Column("user_id", ForeignKey("users.id"), primary_key=True),
+    Column("hash", String(200), nullable=False),  # scrypt$n$r$p$salt$digest (hex)
+    Column("updated_at", Instant, nullable=False),
+)

@@ -3,8 +3,9 @@
 Each file in ``demo/`` becomes one tenant (slug = file name) whose events are replayed on
 the store, then renewed up to today; each account gets three users (owner, billing contact,
 member: ``owner@<account>.example`` …) and each tenant a support user
-(``support@<slug>.example``). Loading is skipped for tenants that exist already, so running
-it again changes nothing.
+(``support@<slug>.example``) and an account manager (``manager@<slug>.example``). Every demo
+user signs in to the portal (``/portal``) with the password :data:`DEMO_PASSWORD`. Loading is
+skipped for tenants that exist already, so running it again changes nothing.
 """
 
 from __future__ import annotations
@@ -20,10 +21,22 @@ from prorata.adapters.store import StoreBook, load_config
 from prorata.adapters.tenants import add_membership, add_user
 from prorata.scenario.loader import load_scenario
 from prorata.scenario.on_store import billing_on, simulate_on_store
+from prorata.services.backoffice import set_password
 from prorata.services.credentials import SCOPES, issue_token
 
 DEMO = Path(__file__).resolve().parents[2] / "demo"
 CUSTOMER_USERS = (("owner", "owner"), ("billing", "billing_contact"), ("member", "member"))
+STAFF_USERS = (("support", "support"), ("manager", "account_manager"))
+DEMO_PASSWORD = "prorata-demo"  # every demo user's portal password (documented in the README)
+# The names the portal shows for the demo accounts.
+DEMO_ACCOUNT_NAMES = {
+    "boulangerie": "Boulangerie du Coin",
+    "helpdesk": "Helpdesk Partners Inc.",
+    "agence": "Agence Horizon",
+    "devshop": "Atelier Logiciel SARL",
+    "studio": "Studio North LLC",
+    "hotel": "Hôtel des Deux Rives",
+}
 # Who sells in each demo tenant, as its documents show it (fictional identities).
 DEMO_SELLERS = {
     "kajoom-hosting": {
@@ -37,6 +50,20 @@ DEMO_SELLERS = {
         "address": "1 Demo Way\nBoston MA 02110",
         "country": "US",
         "payment_terms_days": 30,
+    },
+    "groupdocs-licence": {
+        "legal_name": "Document APIs Demo Pty Ltd",
+        "address": "1 Demo Street\nAustin TX 78701",
+        "country": "US",
+        "payment_terms_days": 0,
+    },
+    "chetspms-plans": {
+        "legal_name": "Logiciels Hôteliers Démo SAS",
+        "address": "5 quai de la Démo\n69002 Lyon",
+        "country": "FR",
+        "vat_id": "FR40123456824",
+        "siren": "123456824",
+        "payment_terms_days": 0,
     },
     "aircall-contract": {
         "legal_name": "Téléphonie Démo SAS",
@@ -81,7 +108,16 @@ def load_demo(engine: Engine, folder: Path = DEMO, now: datetime | None = None) 
                         locale=scenario.accounts[account].locale,
                     )
                     add_membership(connection, user, account_id, role)
-            add_user(connection, tenant_id, f"support@{slug}.example", staff_role="support")
+                    set_password(connection, user, DEMO_PASSWORD, at=now)
+                if account in DEMO_ACCOUNT_NAMES:
+                    connection.execute(
+                        update(t.accounts)
+                        .where(t.accounts.c.id == account_id)
+                        .values(name=DEMO_ACCOUNT_NAMES[account])
+                    )
+            for prefix, role in STAFF_USERS:
+                user = add_user(connection, tenant_id, f"{prefix}@{slug}.example", staff_role=role)
+                set_password(connection, user, DEMO_PASSWORD, at=now)
             if slug in DEMO_SELLERS:
                 connection.execute(
                     update(t.tenants).where(t.tenants.c.id == tenant_id).values(DEMO_SELLERS[slug])

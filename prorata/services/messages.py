@@ -59,6 +59,8 @@ ACTIONS = {
         "accounts": "manage accounts and users",
         "tokens": "manage API tokens",
         "sessions": "open portal sessions",
+        "audit": "read the audit trail",
+        "credit_notes": "issue credit notes",
     },
     "fr": {
         "decide": "traiter les demandes",
@@ -66,6 +68,8 @@ ACTIONS = {
         "accounts": "gérer les comptes et les utilisateurs",
         "tokens": "gérer les jetons d'API",
         "sessions": "ouvrir des sessions du portail",
+        "audit": "consulter le journal d'audit",
+        "credit_notes": "émettre des avoirs",
     },
 }
 
@@ -208,6 +212,10 @@ MESSAGES: Mapping[str, Mapping[str, str]] = {
     "token_expired": {
         "en": "The token expired on {at}; ask for a new one.",
         "fr": "Le jeton a expiré le {at} ; demandez-en un nouveau.",
+    },
+    "invalid_login": {
+        "en": "Unknown e-mail address or wrong password.",
+        "fr": "Adresse e-mail inconnue ou mot de passe erroné.",
     },
     "token_revoked": {
         "en": "The token was revoked.",

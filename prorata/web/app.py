@@ -137,13 +137,18 @@ def create_app(
         v1.include_router(module.router)
     app.include_router(v1)
 
+    from prorata.web import portal
+
+    portal.install(app)
+
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def home() -> str:
         return (
             "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
             "<title>prorata</title></head><body><h1>prorata</h1>"
             "<p>The subscription-change engine is running.</p>"
-            "<ul><li><a href='/docs'>API documentation</a></li>"
+            "<ul><li><a href='/portal/'>Customer portal and back office</a></li>"
+            "<li><a href='/docs'>API documentation</a></li>"
             "<li><a href='/openapi.json'>OpenAPI</a></li>"
             "<li><a href='/healthz'>health</a></li></ul></body></html>"
         )

@@ -65,7 +65,13 @@ def test_instants_are_stored_in_utc_and_naive_ones_refused(engine):
 def test_demo_loads_once_with_history_up_to_now(engine):
     now = datetime(2026, 11, 22, tzinfo=UTC)
     loaded = load_demo(engine, now=now)
-    assert list(loaded) == ["aircall-contract", "gotoassist-seats", "kajoom-hosting"]
+    assert list(loaded) == [
+        "aircall-contract",
+        "chetspms-plans",
+        "gotoassist-seats",
+        "groupdocs-licence",
+        "kajoom-hosting",
+    ]
     assert all(token.startswith("prt_") for token in loaded.values())
     assert load_demo(engine, now=now) == {}
     with engine.connect() as connection:
@@ -74,5 +80,5 @@ def test_demo_loads_once_with_history_up_to_now(engine):
         overdue = connection.execute(
             select(func.count()).where(t.subscriptions.c.due_at <= now)
         ).scalar()
-    assert documents > 3 and users == 3 * 3 + 3
+    assert documents > 3 and users == 6 * 3 + 5 * 2  # 6 accounts × 3 users, 2 staff per tenant
     assert overdue == 0  # renewed up to now
