@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from prorata.core.payments import Dunning, PaymentChange
@@ -196,9 +196,10 @@ class Policy:
     licence_early_days: int
     licence_late_days: int
     authorized_roles: frozenset[str]
-    payment: PaymentChange
-    dunning: Dunning
     source: Mapping[str, Any]  # the merged mapping, to apply further overrides
+    # with defaults: a policy stored before these keys existed still decodes
+    payment: PaymentChange = field(default_factory=PaymentChange)
+    dunning: Dunning = field(default_factory=Dunning)
 
     def rule(self, kind: str) -> ChangeRule:
         return self.rules[kind]
@@ -233,6 +234,9 @@ def _merge(target: dict, layer: Mapping[str, Any], schema: Mapping[str, Any], pa
 
 
 def _build(name: str, merged: Mapping[str, Any]) -> Policy:
+    # a source stored before the payment keys existed lacks them: their defaults apply
+    payment = {**DEFAULTS["payment"], **merged.get("payment", {})}
+    dunning = {**DEFAULTS["dunning"], **merged.get("dunning", {})}
     rules = {}
     for kind in CHANGE_KINDS:
         raw = merged[kind]
@@ -264,8 +268,8 @@ def _build(name: str, merged: Mapping[str, Any]) -> Policy:
         licence_early_days=merged["licence"]["early_days"],
         licence_late_days=merged["licence"]["late_days"],
         authorized_roles=frozenset(merged["authorized_roles"]),
-        payment=PaymentChange(merged["payment"]["change"], merged["payment"]["pending_hours"]),
-        dunning=Dunning(tuple(merged["dunning"]["retry_days"]), merged["dunning"]["final"]),
+        payment=PaymentChange(payment["change"], payment["pending_hours"]),
+        dunning=Dunning(tuple(dunning["retry_days"]), dunning["final"]),
         source=merged,
     )
 
