@@ -32,18 +32,22 @@ transaction into a scratch table of the same database (SQLite: ``executemany``; 
 the floor a renewal is).
 
 ``--profile`` runs the bill run in this process under cProfile (one worker) and prints the
-top functions by cumulative and by internal time, and the time per area (SQLAlchemy, the
-driver, the codec, the core). SQLite (the default) runs in a temporary directory;
-``--database postgresql://…`` runs in a new schema of that database, dropped at the end.
+top functions by cumulative and by internal time, the time per area (SQLAlchemy, the
+driver, the codec, the core, the batch path's own code) and the cumulative time of a few
+entry points. ``--one-at-a-time`` renews each batch one subscription at a time (the path
+the batch path falls back to; ``run_until_done(..., together=False)``), for comparison.
+SQLite (the default) runs in a temporary directory; ``--database postgresql://…`` runs in
+a new schema of that database, dropped at the end.
 
     .venv/bin/python bench/bill_run.py --subscriptions 2000 [--workers 2] [--batch 200]
-        [--database URL] [--profile]
+        [--database URL] [--profile] [--one-at-a-time]
 """
 
 from __future__ import annotations
 
 import argparse
 import cProfile
+import functools
 import io
 import multiprocessing
 import pstats
@@ -240,10 +244,14 @@ def analyze(engine) -> None:
 # -- the bill run (measured) ---------------------------------------------------------------
 
 
-def _worker(url: str, until, run_id: str, batch: int, queue, go) -> None:
-    """The CLI's bill-run worker, started once this process has imported it."""
+def _worker(url: str, until, run_id: str, batch: int, queue, go, together: bool) -> None:
+    """The CLI's bill-run worker, started once this process has imported it (one subscription
+    at a time: the same worker, its ``run_until_done`` called with ``together=False``)."""
     from prorata.entrypoints.cli import _bill_worker
+    from prorata.services import bill_run as service
 
+    if not together:
+        service.run_until_done = functools.partial(service.run_until_done, together=False)
     queue.put(("ready", None))
     go.wait()
     _bill_worker(url, until, run_id, batch, queue)
@@ -259,14 +267,16 @@ def _next(queue, procs, expected_gone: int):
                 return None
 
 
-def bill_run(url: str, workers: int, batch: int) -> tuple[Summary, float, float, list[str]]:
+def bill_run(
+    url: str, workers: int, batch: int, together: bool = True
+) -> tuple[Summary, float, float, list[str]]:
     """Run the bill run in ``workers`` spawned processes; (summary, seconds, startup seconds,
     worker errors)."""
     context = multiprocessing.get_context("spawn")
     queue, go = context.Queue(), context.Event()
     run_id = new_run_id()
     procs = [
-        context.Process(target=_worker, args=(url, UNTIL, run_id, batch, queue, go))
+        context.Process(target=_worker, args=(url, UNTIL, run_id, batch, queue, go, together))
         for _ in range(workers)
     ]
     launched = time.perf_counter()
@@ -404,6 +414,8 @@ def _area(path: str, name: str) -> str:
         return "SQLAlchemy engine/ and rest: execution, results, rows"
     if path.endswith("prorata/adapters/codec.py") or "/json/" in path or "_json" in name:
         return "codec (prorata.adapters.codec and json)"
+    if path.endswith("prorata/adapters/renewal_batch.py"):
+        return "the batch path (prorata.adapters.renewal_batch, own code)"
     if "/prorata/core/" in path:
         return "prorata.core (own code)"
     if "/prorata/" in path:
@@ -426,6 +438,10 @@ ENTRY_POINTS = (
     ("prorata/core/lifecycle.py", "advance"),
     ("prorata/core/documents.py", "issue_invoice"),
     ("prorata/services/bill_run.py", "_claim"),
+    ("prorata/adapters/renewal_batch.py", "read_batch"),
+    ("prorata/adapters/renewal_batch.py", "write"),
+    ("prorata/adapters/renewal_batch.py", "_write"),
+    ("prorata/services/bill_run.py", "_renew_one"),
     ("prorata/services/recording.py", "publish_outcome"),
     ("sqlalchemy/engine/base.py", "execute"),
     ("sqlalchemy/sql/elements.py", "_compile_w_cache"),
@@ -447,12 +463,12 @@ def entry_points(stats: pstats.Stats) -> list[tuple[str, float]]:
     return found
 
 
-def profile(url: str, n: int, batch: int) -> tuple[Summary, float]:
+def profile(url: str, n: int, batch: int, together: bool = True) -> tuple[Summary, float]:
     engine = make_engine(url)
     profiler = cProfile.Profile()
     began = time.perf_counter()
     profiler.enable()
-    summary = run_until_done(engine, UNTIL, run_id=new_run_id(), batch=batch)
+    summary = run_until_done(engine, UNTIL, run_id=new_run_id(), batch=batch, together=together)
     profiler.disable()
     spent = time.perf_counter() - began
     engine.dispose()
@@ -494,11 +510,12 @@ def bench(url: str, name: str, args) -> int:
     if expected != n:
         print(f"FAILED: {expected} subscriptions due at {UNTIL.isoformat()}, expected {n}")
         return 1
+    together = not args.one_at_a_time
     if args.profile:
-        summary, spent = profile(url, n, args.batch)
+        summary, spent = profile(url, n, args.batch, together)
         errors, startup, workers = [], 0.0, 1
     else:
-        summary, spent, startup, errors = bill_run(url, args.workers, args.batch)
+        summary, spent, startup, errors = bill_run(url, args.workers, args.batch, together)
         workers = args.workers
     problems = check(engine, n, summary, errors)
     floor = insert_floor(engine, n)
@@ -508,6 +525,7 @@ def bench(url: str, name: str, args) -> int:
     floor_per_s = n / floor
     print(
         f"bill run: workers={workers} batch={args.batch}"
+        f"{'' if together else ' one at a time'}"
         f"{' (profiled, in process)' if args.profile else ''} seconds={spent:.2f} "
         f"(worker startup {startup:.2f} s, not counted) renewals={summary.renewals} "
         f"invoices={summary.invoices} ({total}) failures={len(summary.failures)}"
@@ -548,6 +566,11 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=200, help="subscriptions per transaction")
     parser.add_argument(
         "--profile", action="store_true", help="one worker, in process, under cProfile"
+    )
+    parser.add_argument(
+        "--one-at-a-time",
+        action="store_true",
+        help="renew each batch one subscription at a time (the path before batches)",
     )
     parser.add_argument("--seed", type=int, default=SEED)
     args = parser.parse_args()

@@ -8,15 +8,26 @@ A worker repeats :func:`run_batch` until nothing is due. A batch is one transact
   machines take disjoint batches, and a worker that dies loses its locks with its
   connection, so its batch is claimed again by the next worker (the lease is the
   transaction). On SQLite the batch holds the database's write lock: workers take turns;
-- it renews each claimed subscription through :class:`~prorata.services.billing.Billing`
-  (the simulator's code: scheduled changes and cancellations, term ends, renewal invoices
-  with pending proration lines, account credit consumed) for every instant it fell due up
-  to ``until``, and writes the events of each renewal to the outbox;
+- it renews each claimed subscription, in claim order, through
+  :class:`~prorata.services.billing.Billing` (the simulator's code: scheduled changes and
+  cancellations, term ends, renewal invoices with pending proration lines, account credit
+  consumed) for every instant it fell due up to ``until``, and writes the events of each
+  renewal to the outbox;
+- it does so together (:mod:`prorata.adapters.renewal_batch`): the batch's subscriptions,
+  accounts (locked on PostgreSQL) and credit balances are read in a few queries, each
+  renewal's writes are kept, and the batch's rows are then written with one statement per
+  table (COPY on PostgreSQL), its invoice numbers taken with one update per series, in
+  claim order, as one renewal after the other would have taken them. The series row is
+  thus locked only while the batch is written: workers compute side by side;
 - each renewal inserts its key (subscription, due instant) into ``renewals``, unique: a
   renewal that somehow ran twice could not commit. Together with the subscription's version
-  check this makes renewals exactly-once under crashes and concurrent bill runs;
-- a subscription that fails is rolled back to a savepoint, reported and left for the next
-  bill run; the rest of the batch commits.
+  check (on every head moved) this makes renewals exactly-once under crashes and concurrent
+  bill runs;
+- a subscription that fails, or that needs more than the batch path provides, is renewed
+  alone in its turn, under a savepoint (what the batch kept before it is written first):
+  a failure is reported and left for the next bill run, the rest of the batch commits.
+  A batch whose writing fails (a database error, a head that moved) is rolled back to its
+  savepoint and renewed one subscription at a time, so the one at fault fails alone.
 
 ``dry_run`` runs the same code and rolls back: it shows what a bill run would issue.
 """
@@ -29,10 +40,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import Connection, Engine, func, select
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from prorata.adapters import schema as t
-from prorata.adapters.store import StoreBook, load_config, lock_series
+from prorata.adapters.renewal_batch import (
+    BatchBook,
+    Recorder,
+    StaleBatch,
+    numbered_document,
+    read_batch,
+)
+from prorata.adapters.store import StoreBook, TenantConfig, load_config, lock_series
 from prorata.core.changes import Context
 from prorata.core.documents import Invoice
 from prorata.services.billing import Billing
@@ -93,56 +111,153 @@ def _claim(connection: Connection, until: datetime, batch: int, skip: set[int]):
     return connection.execute(query).all()
 
 
-def _renew(connection: Connection, rows, until: datetime, run_id: str, summary: Summary, *, keep):
-    books: dict[int, tuple[StoreBook, Billing] | str] = {}
+def _count(summary: Summary, outcomes, keep: bool, numbered=None) -> None:
+    """Add one renewed subscription's outcomes; ``numbered`` gives a batch's documents their
+    numbers."""
+    summary.subscriptions += 1
+    summary.renewals += len(outcomes)
+    for outcome in outcomes:
+        for doc in outcome.documents:
+            if isinstance(doc, Invoice):
+                summary.invoices += 1
+                summary.totals[doc.currency] = summary.totals.get(doc.currency, 0) + doc.total.minor
+            if keep:
+                if numbered is not None:
+                    doc = numbered_document(doc, numbered)
+                summary.documents.append(document_view(doc))
+
+
+class _OneByOne:
+    """Each tenant's :class:`StoreBook` and :class:`Billing` for renewing subscriptions one
+    at a time, made when first needed (the tenant's invoice series locked first)."""
+
+    def __init__(self, connection: Connection, configs: dict[int, TenantConfig], run_id: str):
+        self.connection, self.configs, self.run_id = connection, configs, run_id
+        self.books: dict[int, tuple[StoreBook, Billing]] = {}
+
+    def __getitem__(self, tenant: int) -> tuple[StoreBook, Billing]:
+        if tenant not in self.books:
+            lock_series(self.connection, tenant, "INV")  # first: no deadlock with accounts
+            book = StoreBook(self.connection, self.configs[tenant])
+            book.bill_run = self.run_id
+            self.books[tenant] = (book, _billing(book))
+        return self.books[tenant]
+
+
+def _billing(book: StoreBook) -> Billing:
+    config = book.config
+    return Billing(
+        Context(config.catalog, config.policy, book.accounts), book, config.policy.rounding
+    )
+
+
+def _renew_one(connection: Connection, books: _OneByOne, row, until, summary, keep) -> None:
+    """Renew one subscription under a savepoint: a failure is reported, not raised."""
+    book, billing = books[row.tenant_id]
+    savepoint = connection.begin_nested()
+    try:
+        outcomes = billing.catch_up(row.key, until.astimezone(book.zone))
+        for outcome in outcomes:
+            publish_outcome(connection, row.tenant_id, "subscription.renewed", outcome, outcome.at)
+        savepoint.commit()
+    except DBAPIError as exc:
+        savepoint.rollback()
+        book.forget(row.key)
+        if retryable(exc):
+            raise  # a deadlock: the whole batch is run again (run_batch)
+        summary.failures[row.key] = f"{type(exc).__name__}: {exc}"
+        return
+    except Exception as exc:  # one subscription's failure does not stop the run
+        savepoint.rollback()
+        book.forget(row.key)
+        summary.failures[row.key] = f"{type(exc).__name__}: {exc}"
+        return
+    _count(summary, outcomes, keep)
+
+
+def _renew_together(connection: Connection, rows, configs, until, run_id, summary, keep) -> None:
+    """The batch path (:mod:`prorata.adapters.renewal_batch`): read the batch at once,
+    renew each subscription in claim order with its writes kept, write them all at the end.
+    A subscription the batch cannot renew (it failed, or needs what the batch does not
+    provide) is renewed alone, in its turn, after what was kept before it is written."""
+    batch = read_batch(connection, [row.id for row in rows])
+    recorder = Recorder(connection, batch)
+    fast: dict[int, tuple[BatchBook, Billing]] = {}
+    one_by_one = _OneByOne(connection, configs, run_id)
+    kept: list = []  # the outcomes of each subscription renewed since the last write
     for row in rows:
-        if row.tenant_id not in books:
-            try:
-                config = load_config(connection, row.tenant_id)
-            except Exception as exc:  # a tenant that cannot be read fails alone
-                books[row.tenant_id] = f"tenant configuration: {type(exc).__name__}: {exc}"
-            else:
-                lock_series(connection, row.tenant_id, "INV")  # first: no deadlock with accounts
-                book = StoreBook(connection, config)
-                book.bill_run = run_id
-                ctx = Context(config.catalog, config.policy, book.accounts)
-                books[row.tenant_id] = (book, Billing(ctx, book, config.policy.rounding))
-        loaded = books[row.tenant_id]
-        if isinstance(loaded, str):
-            summary.failures[row.key] = loaded
-            continue
-        book, billing = loaded
-        savepoint = connection.begin_nested()
+        if row.tenant_id not in fast:
+            book = BatchBook(connection, recorder, configs[row.tenant_id])
+            book.bill_run = run_id
+            fast[row.tenant_id] = (book, _billing(book))
+        book, billing = fast[row.tenant_id]
+        mark = recorder.mark()
         try:
             outcomes = billing.catch_up(row.key, until.astimezone(book.zone))
             for outcome in outcomes:
                 publish_outcome(
-                    connection, row.tenant_id, "subscription.renewed", outcome, outcome.at
+                    recorder, row.tenant_id, "subscription.renewed", outcome, outcome.at
                 )
+        except Exception as exc:
+            if isinstance(exc, DBAPIError) and retryable(exc):
+                raise
+            recorder.discard(mark)
+            book.forget(row.key)
+            numbered = recorder.write(connection)
+            for done in kept:
+                _count(summary, done, keep, numbered)
+            kept = []
+            _renew_one(connection, one_by_one, row, until, summary, keep)
+            if row.id in batch.states:
+                batch.forget(batch.states[row.id].account_id)
+            continue
+        kept.append(outcomes)
+    numbered = recorder.write(connection)
+    for done in kept:
+        _count(summary, done, keep, numbered)
+
+
+def _renew(
+    connection: Connection,
+    rows,
+    until: datetime,
+    run_id: str,
+    summary: Summary,
+    *,
+    keep: bool,
+    together: bool = True,
+) -> None:
+    """Renew the claimed ``rows`` into ``summary``: together (the batch path), or one at a
+    time (``together=False``, and for a batch that cannot be written together)."""
+    configs: dict[int, TenantConfig] = {}
+    broken: dict[int, str] = {}
+    for row in rows:
+        if row.tenant_id not in configs and row.tenant_id not in broken:
+            try:
+                configs[row.tenant_id] = load_config(connection, row.tenant_id)
+            except Exception as exc:  # a tenant that cannot be read fails alone
+                broken[row.tenant_id] = f"tenant configuration: {type(exc).__name__}: {exc}"
+        if row.tenant_id in broken:
+            summary.failures[row.key] = broken[row.tenant_id]
+    rows = [row for row in rows if row.tenant_id in configs]
+    if not rows:
+        return
+    done = Summary()
+    if together:
+        savepoint = connection.begin_nested()
+        try:
+            _renew_together(connection, rows, configs, until, run_id, done, keep)
             savepoint.commit()
-        except DBAPIError as exc:
+        except (SQLAlchemyError, StaleBatch) as exc:
             savepoint.rollback()
-            book.forget(row.key)
-            if retryable(exc):
+            if isinstance(exc, DBAPIError) and retryable(exc):
                 raise  # a deadlock: the whole batch is run again (run_batch)
-            summary.failures[row.key] = f"{type(exc).__name__}: {exc}"
-            continue
-        except Exception as exc:  # one subscription's failure does not stop the run
-            savepoint.rollback()
-            book.forget(row.key)
-            summary.failures[row.key] = f"{type(exc).__name__}: {exc}"
-            continue
-        summary.subscriptions += 1
-        summary.renewals += len(outcomes)
-        for outcome in outcomes:
-            for doc in outcome.documents:
-                if isinstance(doc, Invoice):
-                    summary.invoices += 1
-                    summary.totals[doc.currency] = (
-                        summary.totals.get(doc.currency, 0) + doc.total.minor
-                    )
-                if keep:
-                    summary.documents.append(document_view(doc))
+            done, together = Summary(), False  # each subscription on its own, failing alone
+    if not together:
+        one_by_one = _OneByOne(connection, configs, run_id)
+        for row in rows:
+            _renew_one(connection, one_by_one, row, until, done, keep)
+    summary.add(done)
 
 
 def run_batch(
@@ -152,9 +267,12 @@ def run_batch(
     run_id: str,
     batch: int = 200,
     skip: set[int] | None = None,
+    together: bool = True,
 ) -> Summary:
     """Claim and renew one batch in one transaction; an empty summary when nothing is due.
-    Subscriptions that failed are added to ``skip`` so this worker does not retry them."""
+    Subscriptions that failed are added to ``skip`` so this worker does not retry them.
+    ``together=False`` renews the batch one subscription at a time (the reference the
+    batch path is tested against)."""
     skip = set() if skip is None else skip
     for attempt in range(_ATTEMPTS):
         summary = Summary()
@@ -163,7 +281,7 @@ def run_batch(
                 rows = _claim(connection, until, batch, skip)
                 if not rows:
                     return summary
-                _renew(connection, rows, until, run_id, summary, keep=False)
+                _renew(connection, rows, until, run_id, summary, keep=False, together=together)
         except DBAPIError as exc:
             # two batches locking accounts in opposite orders: PostgreSQL kills one; redo it
             if attempt + 1 < _ATTEMPTS and retryable(exc):
@@ -181,11 +299,12 @@ def run_until_done(
     run_id: str,
     batch: int = 200,
     progress: Callable[[Summary], None] | None = None,
+    together: bool = True,
 ) -> Summary:
     """Batches until nothing is due (failures apart); what they did in total."""
     total, skip = Summary(), set()
     while True:
-        done = run_batch(engine, until, run_id=run_id, batch=batch, skip=skip)
+        done = run_batch(engine, until, run_id=run_id, batch=batch, skip=skip, together=together)
         if not done.subscriptions and not done.failures:
             return total
         total.add(done)

@@ -166,15 +166,16 @@ def lock_waiters(engine, pids: list[int]) -> int:
         ).scalar_one()
 
 
-def test_deadlocked_renewal_is_retried_not_failed(postgres_url):
+@pytest.mark.parametrize("together", [True, False], ids=["together", "one_at_a_time"])
+def test_deadlocked_renewal_is_retried_not_failed(postgres_url, together):
     """Two accounts X and Y, four subscriptions due in the order s1 (X), s2 (Y), s3 (Y),
-    s4 (X); two bill runs with batches of two. A third transaction holds the INV series row
-    while bill run A claims s1 and s2 (and locks X renewing s1) and then bill run B claims
-    s3 and s4 (and locks Y renewing s3); both wait for the series. When it is released, A
-    numbers s1's invoice and needs Y for s2 while B, holding Y, waits for the series A holds:
-    PostgreSQL kills one of them. Expected: the victim's batch is retried (both runs report
-    no failure and nothing is left due). Found: the victim's subscription is reported failed
-    ("DeadlockDetected") and, when B is the victim, s3 is left due after both runs end."""
+    s4 (X); two bill runs with batches of two, while a third transaction holds the INV
+    series row. Together, bill run A claims s1 and s2, locks X and Y (in id order) and waits
+    for the series to write its batch, and bill run B claims s3 and s4 and waits for the
+    accounts; one subscription at a time, each bill run takes the series first and waits
+    there. The series is then released. Expected, either way: no failure and nothing left
+    due; a deadlock, were there one, reruns its batch (once, this test found the victim's
+    subscription reported failed, "DeadlockDetected", and s3 left due)."""
     engine = make_engine(postgres_url)
     plan = world.Plan(
         accounts=[Account("X"), Account("Y")],
@@ -207,7 +208,9 @@ def test_deadlocked_renewal_is_retried_not_failed(postgres_url):
 
     def work(n: int) -> None:
         try:
-            results[n] = run_until_done(engines[n], until, run_id=f"run-{n}", batch=2)
+            results[n] = run_until_done(
+                engines[n], until, run_id=f"run-{n}", batch=2, together=together
+            )
         except BaseException as exc:
             results[n] = exc
 

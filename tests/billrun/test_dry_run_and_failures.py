@@ -220,8 +220,9 @@ def test_a_failing_renewal_is_reported_and_the_rest_of_its_batch_commits(db_url,
 
 def test_a_renewal_failing_after_its_invoice_leaves_no_trace(db_url, engine, monkeypatch):
     """The failure comes after the renewal numbered and recorded its invoice and moved the
-    subscription (at its renewal key): the savepoint takes all of it back, the next renewal
-    of the batch takes the same number, and no event is published for it."""
+    subscription (at its renewal key): the batch drops what it kept for it, renewed alone
+    under a savepoint it fails again and the savepoint takes all of it back, the next
+    renewal of the batch takes the same number, and no event is published for it."""
     plan = world.plan(120, 31, accounts=120)
     tenant = world.record(engine, plan)
     book = world.expected(plan, UNTIL)

@@ -1,0 +1,525 @@
+"""Renewals in batches: the store's own writes, kept while a batch is computed, then
+written with one COPY (PostgreSQL) or ``executemany`` (SQLite) per statement.
+
+The bill run renews a batch of subscriptions with the same code as one subscription at a
+time (:class:`~prorata.services.billing.Billing` over a
+:class:`~prorata.adapters.store.StoreBook`), but :class:`BatchBook` is a ``StoreBook``
+whose connection is a :class:`Recorder`:
+
+- what a renewal reads was read for the whole batch beforehand, in a few queries
+  (:func:`read_batch`: the subscriptions' current terms, their accounts, locked on
+  PostgreSQL in id order, and the accounts' credit balances), and is kept up to date in
+  memory as the batch goes on (every ledger entry kept moves its account's balance, so the
+  credit one renewal consumes or adds is seen by the next renewal of the same account);
+- what it writes (terms, head moves, documents, lines, ledger entries, payments, renewal
+  keys, outbox events: whatever ``StoreBook`` and the journal execute) is kept, in order;
+  :meth:`Recorder.write` then writes each statement's rows at once, below SQLAlchemy but
+  with SQLAlchemy's own conversions of each value. A document's row id, which its insert
+  returns, is a :class:`Deferred` until the batch takes the ids of all its documents at
+  once (from the table's sequence on PostgreSQL, after the largest on SQLite, where the
+  batch holds the write lock) and writes them with the rows; a head's compare-and-set
+  move is checked for every subscription (:class:`StaleBatch` otherwise);
+- numbers are taken when the batch is written, one ``UPDATE`` per series and tenant for
+  all its documents, in the order the renewals asked for them: while the batch is computed
+  ``next_number`` hands out placeholders, replaced in every row written (the documents,
+  the ledger, the renewal keys, the stored states and the events' payloads) by the real
+  numbers. The numbers are those the renewals would have taken one by one, and on
+  PostgreSQL the series row is locked only while the batch is written, so workers compute
+  their batches side by side;
+- anything else a renewal would do (read something not loaded here, update a row other
+  than its subscription's head, an insert with inline values or a RETURNING this module
+  cannot defer) raises :class:`SlowPath` before it happens: the caller then renews that
+  subscription the usual way.
+
+:meth:`Recorder.mark` and :meth:`Recorder.discard` drop what one subscription did (its
+rows, numbers and credit moves) when it fails: nothing was written, so no savepoint is
+needed.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, func, select, text
+from sqlalchemy.exc import DBAPIError
+
+from prorata.adapters import codec
+from prorata.adapters import schema as t
+from prorata.adapters.store import (
+    _MOVE_HEAD,
+    AccountDirectory,
+    StoreBook,
+    TenantConfig,
+    document_number,
+    take_numbers,
+)
+from prorata.core.documents import CreditNote, Document
+from prorata.core.money import Money
+from prorata.core.subscription import Subscription
+
+
+class SlowPath(Exception):
+    """A renewal needs something the batch does not provide: renew it on its own."""
+
+
+class StaleBatch(Exception):
+    """Writing the batch found the database other than it was read (a head that moved)."""
+
+
+class Deferred:
+    """The row id a kept insert returns, known once the batch is written."""
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value: int | None = None
+
+
+class _Kept:
+    """The result of a kept statement: the deferred id it returns, one row changed."""
+
+    rowcount = 1
+
+    def __init__(self, deferred: Deferred | None) -> None:
+        self._deferred = deferred
+
+    def scalar_one(self) -> Deferred:
+        if self._deferred is None:
+            raise SlowPath("a result the batch cannot defer")
+        return self._deferred
+
+    scalar_one_or_none = scalar = scalar_one
+
+
+# A placeholder is ``⟦<batch token>.<n>⟧``: the codec and the journal write ⟦ and ⟧ as
+# they are, so a placeholder reads the same in every row, state and payload.
+_OPEN, _CLOSE = "\u27e6", "\u27e7"
+_PLACEHOLDER = re.compile(f"{_OPEN}([0-9a-f]{{12}})\\.(\\d+){_CLOSE}")
+
+
+class Recorder:
+    """Stands for the connection while a batch is computed: keeps inserts (and the heads'
+    compare-and-set moves) in order, refuses everything else with :class:`SlowPath`."""
+
+    def __init__(self, connection: Connection, batch: Batch) -> None:
+        self.dialect = connection.dialect
+        self.engine = connection.engine
+        self.batch = batch
+        self._reads = connection  # for credit balances only (Batch.units)
+        self._reset()
+
+    def _reset(self) -> None:
+        self._token = uuid.uuid4().hex[:12]
+        self.calls: list[tuple[Any, dict, Deferred | None]] = []
+        self.numbers: list[tuple[int, str]] = []  # (tenant, series) of each placeholder
+        self._undo: list[tuple[dict, Any, Any]] = []  # (mapping, key, previous value)
+
+    # computing ---------------------------------------------------------------------------
+    def execute(self, statement, parameters: dict | list[dict] | None = None) -> _Kept:
+        kind = _KINDS.get(statement)
+        if kind is None:
+            kind = _kind(statement)
+        if parameters is None:
+            raise SlowPath("a statement without parameters")
+        rows = [parameters] if type(parameters) is dict else parameters
+        if kind is _LEDGER:  # the credit the next renewals of these accounts see
+            for row in rows:
+                self._credit(row["account_id"], row["currency"], row["amount_minor"])
+        if kind is not _RETURNS:
+            self.calls.extend((statement, row, None) for row in rows)
+            return _Kept(None)
+        if len(rows) != 1:
+            raise SlowPath("an insert of many rows with RETURNING")
+        deferred = Deferred()
+        self.calls.append((statement, rows[0], deferred))
+        return _Kept(deferred)
+
+    def _credit(self, account_id: int, currency: str, minor: int) -> None:
+        balances = self.batch.balances
+        units = self.batch.units(self._reads, account_id, currency) + minor
+        self.set(balances, (account_id, currency), units)
+
+    def placeholder(self, tenant: int, series: str) -> str:
+        """A stand-in for the next number of ``series``, replaced when the batch is written."""
+        self.numbers.append((tenant, series))
+        return f"{_OPEN}{self._token}.{len(self.numbers) - 1}{_CLOSE}"  # see write
+
+    def set(self, mapping: dict, key, value) -> None:
+        """``mapping[key] = value``, undone if the subscription being renewed fails."""
+        self._undo.append((mapping, key, mapping.get(key, _MISSING)))
+        mapping[key] = value
+
+    def mark(self) -> tuple[int, int, int]:
+        return len(self.calls), len(self.numbers), len(self._undo)
+
+    def discard(self, mark: tuple[int, int, int]) -> None:
+        """Forget everything kept since ``mark``."""
+        calls, numbers, undo = mark
+        del self.calls[calls:]
+        del self.numbers[numbers:]
+        while len(self._undo) > undo:
+            mapping, key, previous = self._undo.pop()
+            if previous is _MISSING:
+                mapping.pop(key, None)
+            else:
+                mapping[key] = previous
+
+    # writing -----------------------------------------------------------------------------
+    def write(self, connection: Connection) -> Callable[[str], str]:
+        """Take the numbers, write every kept row (each statement's rows at once, statements
+        in the order they first appeared), start afresh; returns the function that turns a
+        text with placeholders into the text written."""
+        final = self._take_numbers(connection)
+        token = self._token
+
+        def number(match: re.Match) -> str:
+            if match.group(1) != token:
+                raise StaleBatch(f"a placeholder of another batch: {match.group(0)}")
+            return final[int(match.group(2))]
+
+        def numbered(text: str) -> str:
+            return _PLACEHOLDER.sub(number, text)
+
+        groups: dict[Any, list[tuple[dict, Deferred | None]]] = {}
+        instants: dict = {}  # each instant converted once (see _Plan)
+        for statement, row, deferred in self.calls:
+            groups.setdefault(statement, []).append((row, deferred))
+        for statement, kept in groups.items():
+            if statement._returning:  # the row ids are taken first, and written with the rows
+                ids = _new_ids(connection, statement.table, len(kept))
+                for (_, deferred), row_id in zip(kept, ids, strict=True):
+                    deferred.value = row_id
+                rows = [{**row, "id": deferred.value} for row, deferred in kept]
+            else:
+                rows = [row for row, _ in kept]
+            if statement is _MOVE_HEAD:
+                rows = _moves(rows)
+                moved = _write(connection, statement, rows, numbered, instants)
+                if moved != len(rows):
+                    raise StaleBatch(f"{len(rows) - moved} subscription heads moved meanwhile")
+            else:
+                _write(connection, statement, rows, numbered, instants)
+        self._reset()
+        return lambda text: numbered(text) if _OPEN in text else text
+
+    def _take_numbers(self, connection: Connection) -> list[str]:
+        """The numbers of the placeholders, in order; one update per (tenant, series),
+        taken in (tenant, series) order: batches that number in several series lock them
+        in the same order."""
+        counts: dict[tuple[int, str], int] = {}
+        for key in self.numbers:
+            counts[key] = counts.get(key, 0) + 1
+        following = {}
+        for tenant, series in sorted(counts):
+            following[tenant, series] = take_numbers(
+                connection, tenant, series, counts[tenant, series]
+            )
+        final = []
+        for tenant, series in self.numbers:
+            number = following[tenant, series]
+            following[tenant, series] = number + 1
+            final.append(document_number(series, number))
+        return final
+
+
+_MISSING = object()
+_ROWS, _RETURNS, _LEDGER = "rows", "returns its row id", "ledger entries"
+_KINDS: dict[Any, str] = {_MOVE_HEAD: _ROWS}  # the statements kept so far, by kind
+
+
+def _kind(statement) -> str:
+    """What a statement the :class:`Recorder` may keep is; raises :class:`SlowPath` for one
+    it may not keep."""
+    if statement is _MOVE_HEAD:
+        return _ROWS
+    if not getattr(statement, "is_insert", False):
+        raise SlowPath(f"a statement the batch cannot keep: {type(statement).__name__}")
+    if statement._values or statement._multi_values:
+        raise SlowPath("an insert with inline values")
+    table = statement.table
+    kind = _LEDGER if table is t.ledger_entries else _ROWS
+    if statement._returning:
+        if list(statement._returning) != [table.c.get("id")] or not table.c.id.primary_key:
+            raise SlowPath("an insert returning something else than its row id")
+        if kind is _LEDGER:
+            raise SlowPath("a ledger entry whose id is asked for")
+        kind = _RETURNS
+    if len(_KINDS) >= 256:
+        _KINDS.clear()
+        _KINDS[_MOVE_HEAD] = _ROWS
+    _KINDS[statement] = kind
+    return kind
+
+
+def _moves(rows: list[dict]) -> list[dict]:
+    """One head move per subscription: from the version it had to the last one written
+    (a subscription renewed twice in a batch moves its head twice)."""
+    moves: dict[Any, dict] = {}
+    for row in rows:
+        first = moves.get(row["row"])
+        moves[row["row"]] = row if first is None else {**row, "expected": first["expected"]}
+    return list(moves.values())
+
+
+def _new_ids(connection: Connection, table, count: int) -> list[int]:
+    """``count`` new row ids of ``table``, ascending: from its sequence (PostgreSQL), or
+    after its largest (SQLite, where the batch holds the database's write lock)."""
+    if connection.dialect.name == "postgresql":
+        ids = connection.execute(
+            text(
+                "SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :n)"
+            ),
+            {"table": table.name, "n": count},
+        ).scalars()
+        return sorted(ids)
+    last = connection.execute(select(func.max(table.c.id))).scalar_one() or 0
+    return list(range(last + 1, last + count + 1))
+
+
+class _Plan:
+    """How rows with ``keys`` are written with ``statement``, below SQLAlchemy: the driver's
+    SQL, the parameter order and SQLAlchemy's own conversions of each value."""
+
+    def __init__(self, statement, keys: tuple[str, ...], dialect) -> None:
+        compiled = statement.compile(dialect=dialect, column_keys=list(keys))
+        processors = compiled._bind_processors
+        order = compiled.positiontup or list(keys)
+        self.usable = set(compiled.binds) == set(keys) and not compiled.escaped_bind_names
+        self.sql = compiled.string
+        # an instant's value depends on nothing else: one conversion per instant and batch
+        self.order = [
+            (key, processors.get(key), isinstance(compiled.binds[key].type, t.Instant))
+            for key in order
+            if key in compiled.binds
+        ]
+        self.names = [key for key, _, _ in self.order]
+        quote = dialect.identifier_preparer.quote
+        self.copy = (
+            f"COPY {quote(statement.table.name)} ({', '.join(map(quote, self.names))}) FROM STDIN"
+        )
+
+    def values(self, row: dict, numbered: Callable[[str], str], instants: dict) -> tuple:
+        """The row's values as the driver takes them: deferred ids and placeholders
+        replaced, then converted as SQLAlchemy would."""
+        out = []
+        for key, process, instant in self.order:
+            value = row[key]
+            kind = type(value)
+            if kind is str:
+                if _OPEN in value:
+                    value = numbered(value)
+            elif kind is Deferred:
+                if value.value is None:
+                    raise StaleBatch(f"{key}: a row id not yet known")
+                value = value.value
+            if process is not None:
+                if instant:
+                    converted = instants.get(value, _MISSING)
+                    if converted is _MISSING:
+                        converted = instants[value] = process(value)
+                    value = converted
+                else:
+                    value = process(value)
+            out.append(value)
+        return tuple(out)
+
+
+_PLANS: dict[tuple, _Plan] = {}
+
+
+def _write(connection: Connection, statement, rows: list[dict], numbered, instants: dict) -> int:
+    """Write ``rows`` with ``statement`` (an insert, or the heads' move) in one go: COPY
+    (inserts on PostgreSQL) or the driver's ``executemany``; how many rows it changed."""
+    changed = 0
+    by_keys: dict[tuple[str, ...], list[dict]] = {}
+    for row in rows:
+        by_keys.setdefault(tuple(row), []).append(row)
+    dialect = connection.dialect
+    for keys, same in by_keys.items():
+        plan = _PLANS.get((dialect.name, statement, keys))
+        if plan is None:
+            if len(_PLANS) >= 256:
+                _PLANS.clear()
+            plan = _PLANS[dialect.name, statement, keys] = _Plan(statement, keys, dialect)
+        if not plan.usable:  # a statement that adds values of its own: SQLAlchemy writes it
+            same = [_resolved(row, numbered) for row in same]
+            changed += connection.execute(statement, same).rowcount
+            continue
+        driver = connection.connection.driver_connection
+        cursor = driver.cursor()
+        error = dialect.loaded_dbapi.Error
+        try:
+            if dialect.name == "postgresql" and statement.is_insert:
+                with cursor.copy(plan.copy) as copy:
+                    for row in same:
+                        copy.write_row(plan.values(row, numbered, instants))
+                changed += len(same)
+            elif dialect.name == "postgresql":
+                named = [
+                    dict(zip(plan.names, plan.values(row, numbered, instants), strict=True))
+                    for row in same
+                ]
+                cursor.executemany(plan.sql, named)
+                changed += cursor.rowcount
+            else:
+                cursor.executemany(plan.sql, [plan.values(row, numbered, instants) for row in same])
+                changed += cursor.rowcount
+        except error as exc:  # as SQLAlchemy would have raised it (IntegrityError, …)
+            raise DBAPIError.instance(plan.sql, None, exc, error, dialect=dialect) from exc
+        finally:
+            cursor.close()
+    return changed
+
+
+def _resolved(row: dict, numbered: Callable[[str], str]) -> dict:
+    """``row`` with deferred ids and placeholders replaced."""
+    out = None
+    for key, value in row.items():
+        kind = type(value)
+        if kind is Deferred:
+            if value.value is None:
+                raise StaleBatch(f"{key}: a row id not yet known")
+            fixed: Any = value.value
+        elif kind is str and _OPEN in value:
+            fixed = numbered(value)
+        else:
+            continue
+        if out is None:
+            out = dict(row)
+        out[key] = fixed
+    return row if out is None else out
+
+
+def numbered_document(doc: Document, numbered: Callable[[str], str]) -> Document:
+    """``doc`` as written (its placeholders replaced by the numbers taken)."""
+    doc = replace(doc, number=numbered(doc.number))
+    if isinstance(doc, CreditNote) and doc.refers_to is not None:
+        doc = replace(doc, refers_to=numbered(doc.refers_to))
+    return doc
+
+
+# reading a batch ---------------------------------------------------------------------------
+
+_S, _T, _A, _L = (
+    t.subscriptions.c,
+    t.subscription_terms.c,
+    t.accounts.c,
+    t.ledger_entries.c,
+)
+# row ids written into the statement: no parameter per id for the driver to bind
+_IDS = bindparam("ids", expanding=True, literal_execute=True)
+_STATES = (
+    select(_S.id, _S.tenant_id, _S.key, _S.version, _S.account_id, _T.state)
+    .join(t.subscription_terms, (_T.subscription_id == _S.id) & (_T.version == _S.version))
+    .where(_S.id.in_(_IDS))
+)
+_ACCOUNTS = select(t.accounts).where(_A.id.in_(_IDS)).order_by(_A.id)
+_ACCOUNTS_LOCKED = _ACCOUNTS.with_for_update()
+_BALANCES = (
+    select(_L.account_id, _L.currency, func.sum(_L.amount_minor).label("units"))
+    .where(_L.account_id.in_(_IDS))
+    .group_by(_L.account_id, _L.currency)
+)
+
+
+class Batch:
+    """What a batch of renewals reads, read at once: each subscription's row and current
+    state (``states``: row id → row), the accounts (``accounts``: row id → row, locked on
+    PostgreSQL, in id order: the lock order of every change), and their credit
+    (``balances``: (account row id, currency) → minor units; an account read here has 0 in
+    every currency it has no entry in). :func:`read_batch` reads it."""
+
+    def __init__(self, states: dict[int, Any], accounts: dict[int, Any]) -> None:
+        self.states = states
+        self.accounts = accounts
+        self.balances: dict[tuple[int, str], int] = {}
+        self.loaded: set[int] = set()
+
+    def read_balances(self, connection: Connection, account_ids: list[int]) -> None:
+        for row in connection.execute(_BALANCES, {"ids": account_ids}):
+            self.balances[row.account_id, row.currency] = int(row.units)
+        self.loaded.update(account_ids)
+
+    def units(self, connection: Connection, account_id: int, currency: str) -> int:
+        """The account's credit in ``currency`` now (minor units)."""
+        if account_id not in self.loaded:
+            if account_id not in self.accounts:  # not locked by this batch
+                raise SlowPath("credit of an account outside the batch")
+            self.read_balances(connection, [account_id])
+        # what is read is true whatever happens to the renewal being computed: not undone
+        return self.balances.setdefault((account_id, currency), 0)
+
+    def forget(self, account_id: int) -> None:
+        """The account's credit moved outside the batch (a renewal made the usual way): read
+        it again when next needed."""
+        for key in [key for key in self.balances if key[0] == account_id]:
+            del self.balances[key]
+        self.loaded.discard(account_id)
+
+
+def read_batch(connection: Connection, subscription_ids: Iterable[int]) -> Batch:
+    """Three queries: the subscriptions with their current terms, their accounts (locked
+    on PostgreSQL), the accounts' credit balances."""
+    ids = list(subscription_ids)
+    states = {row.id: row for row in connection.execute(_STATES, {"ids": ids})}
+    account_ids = sorted({row.account_id for row in states.values()})
+    query = _ACCOUNTS_LOCKED if connection.dialect.name == "postgresql" else _ACCOUNTS
+    batch = Batch(states, {row.id: row for row in connection.execute(query, {"ids": account_ids})})
+    batch.read_balances(connection, account_ids)
+    return batch
+
+
+class _ReadOnly:
+    """The connection for reads only: a write raises :class:`SlowPath` (it would not be
+    taken back if the renewal failed)."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+        self.dialect = connection.dialect
+
+    def execute(self, statement, parameters=None):
+        if getattr(statement, "is_dml", False):
+            raise SlowPath("a write outside the batch's rows")
+        return self._connection.execute(statement, parameters)
+
+
+class BatchBook(StoreBook):
+    """A tenant's :class:`StoreBook` for a batch: reads come from the :class:`Batch`, writes
+    go to the :class:`Recorder`, numbers are placeholders (see the module's docstring)."""
+
+    def __init__(self, connection: Connection, recorder: Recorder, config: TenantConfig) -> None:
+        super().__init__(connection, config)
+        self.accounts = AccountDirectory(_ReadOnly(connection), config.tenant_id)
+        self._reads = connection
+        self.connection = recorder
+        self.recorder = recorder
+        self._batch = recorder.batch
+        for row in self._batch.accounts.values():
+            if row.tenant_id == self.tenant_id:
+                self.accounts.remember(row)
+        self._states = {
+            row.key: row for row in self._batch.states.values() if row.tenant_id == self.tenant_id
+        }
+
+    def subscription(self, sub_id: str) -> Subscription | None:
+        if sub_id not in self._subs:
+            row = self._states.pop(sub_id, None)
+            if row is not None:
+                self._subs[sub_id] = (row.id, row.version, codec.decode(row.state))
+        return super().subscription(sub_id)  # one not in the batch: SlowPath
+
+    def next_number(self, series: str) -> str:
+        return self.recorder.placeholder(self.tenant_id, series)
+
+    def credit(self, account: str, currency: str) -> Money:
+        # the batch's accounts are locked already (read_batch); the entries kept so far are
+        # in the balance (Recorder)
+        return self.balance(account, currency)
+
+    def balance(self, account: str, currency: str) -> Money:
+        units = self._batch.units(self._reads, self.accounts.id_of(account), currency)
+        return Money.from_minor(units, currency)

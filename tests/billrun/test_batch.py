@@ -1,0 +1,166 @@
+"""The batch path writes exactly what renewing one subscription at a time writes.
+
+The same population (``world.plan``: 90 subscriptions on 10 accounts, so that accounts
+hold several subscriptions and the credit one renewal adds or consumes is seen by the next
+renewal of the same account in the same batch) is recorded in two empty databases of the
+same kind. One is renewed with the batch path (``run_until_done``, batches of 25), the
+other one subscription at a time (``together=False``: the per-subscription path with its
+savepoints). Every row the bill run writes must then be the same in both, row ids, invoice
+numbers, stored states and outbox payloads included (only the clock's ``created_at`` of
+new terms differs).
+
+Then the batch's ways out, against the same reference:
+
+- subscriptions the batch cannot renew (here: every third one claimed, made to raise
+  :class:`~prorata.adapters.renewal_batch.SlowPath`) are renewed alone in their turn, with
+  what was kept before them written first: still the same rows, numbers in the same order;
+- a batch whose writing fails (a renewal key that already exists) is rolled back and
+  renewed one subscription at a time: that subscription fails alone, the rest commits, and
+  once the key is gone the next bill run renews it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+from sqlalchemy import delete, insert, select
+from sqlalchemy.engine import make_url
+
+from prorata.adapters import schema as t
+from prorata.adapters.database import make_engine
+from prorata.adapters.renewal_batch import BatchBook, SlowPath
+from prorata.services.bill_run import due_count, new_run_id, run_until_done
+from tests.billrun import checks, world
+from tests.conftest import migrated_database
+
+UNTIL = datetime(2024, 3, 1, 12, tzinfo=world.ZONE)
+BATCH = 25
+# what a bill run writes (and what the recording wrote), the clock's columns apart
+TABLES = (
+    t.subscriptions,
+    t.subscription_terms,
+    t.documents,
+    t.document_lines,
+    t.ledger_entries,
+    t.payments,
+    t.renewals,
+    t.outbox,
+    t.number_series,
+)
+CLOCK = {("subscription_terms", "created_at"), ("subscriptions", "created_at")}
+
+
+@pytest.fixture
+def reference(db_url, request, tmp_path):
+    """A second empty database of the same kind: the one renewed one at a time."""
+    folder = tmp_path / "reference"
+    folder.mkdir()
+    yield from migrated_database(make_url(db_url).get_backend_name(), request, folder)
+
+
+@pytest.fixture
+def reference_engine(reference):
+    engine = make_engine(reference)
+    yield engine
+    engine.dispose()
+
+
+def written(engine) -> dict[str, list[tuple]]:
+    with engine.connect() as connection:
+        connection.execution_options(sqlite_begin="DEFERRED")
+        tables = {
+            table.name: [
+                tuple(v for k, v in row._mapping.items() if (table.name, k) not in CLOCK)
+                for row in connection.execute(select(table).order_by(*table.primary_key.columns))
+            ]
+            for table in TABLES
+        }
+        connection.rollback()
+    return tables
+
+
+def assert_written_alike(engine, reference_engine) -> None:
+    got, want = written(engine), written(reference_engine)
+    for table in want:
+        assert len(got[table]) == len(want[table]), table
+        for row, expected in zip(got[table], want[table], strict=True):
+            assert row == expected, table
+
+
+def populate(*engines) -> tuple[world.Plan, int]:
+    plan = world.plan(90, 5161, accounts=10)
+    tenants = {world.record(engine, plan) for engine in engines}
+    assert len(tenants) == 1  # same ids in both databases
+    return plan, tenants.pop()
+
+
+def test_a_batch_writes_what_one_at_a_time_writes(engine, reference_engine):
+    plan, tenant = populate(engine, reference_engine)
+    due = due_count(engine, UNTIL)
+    together = run_until_done(engine, UNTIL, run_id="run", batch=BATCH)
+    alone = run_until_done(reference_engine, UNTIL, run_id="run", batch=BATCH, together=False)
+    assert together == alone
+    assert (together.subscriptions, together.failures) == (due, {})
+    assert_written_alike(engine, reference_engine)
+    checks.assert_same_as_book(checks.read_store(engine, tenant), world.expected(plan, UNTIL))
+    checks.check_invariants(engine, tenant)
+
+
+def test_what_the_batch_cannot_renew_is_renewed_alone_in_its_turn(
+    engine, reference_engine, monkeypatch
+):
+    plan, tenant = populate(engine, reference_engine)
+    order = list(world.claim_order(world.replay(plan), UNTIL))
+    alone = set(order[1::3])
+    subscription = BatchBook.subscription
+
+    def refusing(self, sub_id):
+        if sub_id in alone:
+            raise SlowPath("made to refuse")
+        return subscription(self, sub_id)
+
+    monkeypatch.setattr(BatchBook, "subscription", refusing)
+    together = run_until_done(engine, UNTIL, run_id="run", batch=BATCH)
+    monkeypatch.undo()
+    reference = run_until_done(reference_engine, UNTIL, run_id="run", batch=BATCH, together=False)
+    assert together == reference
+    assert not together.failures
+    assert_written_alike(engine, reference_engine)
+    checks.check_invariants(engine, tenant)
+
+
+def test_a_batch_that_cannot_be_written_is_renewed_one_at_a_time(engine):
+    plan = world.plan(60, 5151, accounts=20)
+    tenant = world.record(engine, plan)
+    order = list(world.claim_order(world.replay(plan), UNTIL))
+    victim = order[len(order) // 2]
+    sub = t.subscriptions.c
+    with engine.begin() as connection:
+        row = connection.execute(
+            select(sub.id, sub.due_at).where(sub.tenant_id == tenant, sub.key == victim)
+        ).one()
+        taken = {
+            "tenant_id": tenant,
+            "subscription_id": row.id,
+            "due_at": row.due_at,
+            "bill_run": "elsewhere",
+            "created_at": row.due_at,
+        }
+        connection.execute(insert(t.renewals).values(**taken))
+
+    summary = run_until_done(engine, UNTIL, run_id=new_run_id(), batch=1000)
+    assert list(summary.failures) == [victim]
+    assert "IntegrityError" in summary.failures[victim]
+    assert summary.subscriptions == len(order) - 1
+    assert due_count(engine, UNTIL) == 1
+
+    with engine.begin() as connection:
+        connection.execute(delete(t.renewals).where(t.renewals.c.bill_run == "elsewhere"))
+    last = run_until_done(engine, UNTIL, run_id=new_run_id())
+    assert (last.subscriptions, last.failures) == (1, {})
+    book = world.expected(plan, UNTIL)
+    stored = checks.read_store(engine, tenant)
+    assert checks.document_multiset(stored.documents) == checks.document_multiset(book.documents)
+    assert set(stored.renewals) == set(book.renewals)
+    checks.check_invariants(engine, tenant)
