@@ -82,11 +82,17 @@ class Collector:
             if p.kind == "refund" and p.status == "pending"
         ]
 
-    def refund_one(self, refund: Payment, original: Payment) -> None:
+    @staticmethod
+    def refund_gateway(gateway: Gateway, refund: Payment, original: Payment) -> Result:
+        """The gateway's answer to ``refund`` of charge ``original`` (its own idempotency
+        key); a refused call is a failure named by the gateway's code."""
         try:
-            result = self.gateway.refund(original.reference, refund.amount, f"refund:{refund.id}")
+            return gateway.refund(original.reference, refund.amount, f"refund:{refund.id}")
         except GatewayError as exc:
-            result = Result(exc.code, None)
+            return Result(exc.code, None)
+
+    def refund_one(self, refund: Payment, original: Payment) -> None:
+        result = self.refund_gateway(self.gateway, refund, original)
         self.ledger.settle_payment(refund.id, result.outcome, result.reference)
 
     def run_due(self, until: datetime, *, inclusive: bool = True) -> int:

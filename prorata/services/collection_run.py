@@ -23,7 +23,7 @@ from sqlalchemy import Engine, or_, select, update
 
 from prorata.adapters import journal
 from prorata.adapters import schema as t
-from prorata.adapters.gateways import Gateway, GatewayError, Result
+from prorata.adapters.gateways import Gateway, Result
 from prorata.adapters.store import StoreBook, load_config
 from prorata.core.changes import Context
 from prorata.services.billing import Billing
@@ -185,10 +185,7 @@ def send_refunds(engine: Engine, gateway: Gateway, summary: Summary) -> None:
             by_id = {p.id: p for p in book.payments()}
         refund = by_id[row.id]
         original = by_id[refund.refunds]
-        try:
-            result = gateway.refund(original.reference, refund.amount, f"refund:{refund.id}")
-        except GatewayError as exc:
-            result = Result(exc.code, None)
+        result = Collector.refund_gateway(gateway, refund, original)
         with engine.begin() as connection:
             book, _ = _billing(connection, row.tenant_id)
             try:
