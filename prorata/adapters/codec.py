@@ -22,6 +22,8 @@ from fractions import Fraction
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import orjson
+
 from prorata.core import catalog, changes, documents, model, payments, policy, subscription
 from prorata.core.calendar import PeriodUnit, Schedule
 from prorata.core.money import Money
@@ -93,8 +95,14 @@ def _dataclass_encoder(cls: type):
 
     def encode(value: Any) -> Any:
         data: dict[str, Any] = {"$": tag}
+        fields = value.__dict__
         for name in names:
-            data[name] = to_plain(getattr(value, name))
+            item = fields[name]
+            kind = type(item)
+            if kind is str or kind is int or kind is bool or item is None:
+                data[name] = item
+            else:
+                data[name] = to_plain(item)
         return data
 
     return encode
@@ -163,53 +171,136 @@ def _to_plain_slow(value: Any) -> Any:
     raise CodecError(f"cannot store a {type(value).__name__}")
 
 
+def _money(body: list) -> Money:
+    key = (body[0], body[1])
+    value = _MONEY_SEEN.get(key)
+    if value is None:
+        if type(body[0]) is not str:
+            raise CodecError(f"an amount is stored as text, not {body[0]!r}")
+        if len(_MONEY_SEEN) > _SEEN_LIMIT:
+            _MONEY_SEEN.clear()
+        value = _MONEY_SEEN[key] = Money(Decimal(body[0]), body[1])
+    return value
+
+
+def _instant(body: list) -> datetime:
+    wall, fold, zone = body
+    key = (wall, fold, zone)
+    value = _INSTANTS_SEEN.get(key)
+    if value is None:
+        if len(_INSTANTS_SEEN) > _SEEN_LIMIT:
+            _INSTANTS_SEEN.clear()
+        value = datetime.fromisoformat(wall).replace(tzinfo=_tz(zone), fold=fold)
+        _INSTANTS_SEEN[key] = value
+    return value
+
+
+def _integer(value: Any) -> int:
+    if type(value) is int:
+        return value
+    if type(value) is float:  # orjson reads an integer beyond 64 bits as a float
+        raise _WideInteger
+    raise CodecError(f"expected an integer, not {value!r}")
+
+
+# Decoded amounts and instants are immutable, so equal texts may share one value: a state
+# repeats its period boundaries, and a batch of states repeats amounts. Bounded caches.
+_SEEN_LIMIT = 20_000
+_MONEY_SEEN: dict[tuple, Money] = {}
+_INSTANTS_SEEN: dict[tuple, datetime] = {}
+
+_TAGGED: dict[str, Any] = {
+    "$p": PeriodUnit,
+    "$m": _money,
+    "$d": Decimal,
+    "$f": lambda body: Fraction(_integer(body[0]), _integer(body[1])),
+    "$t": _instant,
+    "$date": date.fromisoformat,
+    "$tuple": lambda body: tuple([from_plain(v) for v in body]),
+    "$set": lambda body: frozenset(from_plain(v) for v in body),
+    "$map": lambda body: {k: from_plain(v) for k, v in body.items()},
+}
+
+
+def _dataclass_decoder(cls: type):
+    """Builds ``cls`` from its stored fields. Text written by this codec lists every field in
+    declaration order: such a value is filled in directly (``__post_init__`` still runs, so
+    its checks hold). Anything else (a field added since the text was stored, an unknown
+    key) goes through ``cls(**fields)``, which applies defaults and refuses strangers."""
+    layout = ("$", *(f.name for f in dataclasses.fields(cls)))
+    post_init = getattr(cls, "__post_init__", None)
+    new = object.__new__
+
+    def decode(data: dict) -> Any:
+        if tuple(data) != layout:
+            return cls(**{k: from_plain(v) for k, v in data.items() if k != "$"})
+        value = new(cls)
+        fields = value.__dict__
+        for name, item in data.items():
+            fields[name] = from_plain(item)
+        del fields["$"]
+        if post_init is not None:
+            post_init(value)
+        return value
+
+    return decode
+
+
+_DECODERS: dict[str, Any] = {name: _dataclass_decoder(cls) for name, cls in _TYPES.items()}
+
+
 def from_plain(data: Any) -> Any:
     """The value that :func:`to_plain` turned into ``data``."""
-    if data is None or isinstance(data, bool | int | str):
-        return data
-    if isinstance(data, list):
+    kind = type(data)
+    if kind is dict:
+        tag = data.get("$")
+        if tag is not None:
+            decoder = _DECODERS.get(tag)
+            if decoder is None:
+                raise CodecError(f"unknown stored type {tag!r}")
+            return decoder(data)
+        if len(data) == 1:
+            for tag, body in data.items():
+                decoder = _TAGGED.get(tag)
+                if decoder is not None:
+                    return decoder(body)
+        return {k: from_plain(v) for k, v in data.items()}
+    if kind is list:
         return [from_plain(v) for v in data]
-    if not isinstance(data, dict):
-        raise CodecError(f"unexpected {type(data).__name__} in stored data")
-    if "$" in data:
-        cls = _TYPES.get(data["$"])
-        if cls is None:
-            raise CodecError(f"unknown stored type {data['$']!r}")
-        kwargs = {k: from_plain(v) for k, v in data.items() if k != "$"}
-        return cls(**kwargs)
-    if len(data) == 1:
-        ((tag, body),) = data.items()
-        if tag == "$p":
-            return PeriodUnit(body)
-        if tag == "$m":
-            return Money(Decimal(body[0]), body[1])
-        if tag == "$d":
-            return Decimal(body)
-        if tag == "$f":
-            return Fraction(body[0], body[1])
-        if tag == "$t":
-            wall, fold, zone = body
-            return datetime.fromisoformat(wall).replace(tzinfo=_tz(zone), fold=fold)
-        if tag == "$date":
-            return date.fromisoformat(body)
-        if tag == "$tuple":
-            return tuple(from_plain(v) for v in body)
-        if tag == "$set":
-            return frozenset(from_plain(v) for v in body)
-        if tag == "$map":
-            return {k: from_plain(v) for k, v in body.items()}
-    return {k: from_plain(v) for k, v in data.items()}
+    if data is None or kind is str or kind is int or kind is bool:
+        return data
+    if kind is float:
+        raise _WideInteger
+    raise CodecError(f"unexpected {kind.__name__} in stored data")
+
+
+class _WideInteger(CodecError):
+    """A float in parsed text: never written, but orjson reads an integer beyond 64 bits as
+    one, so the text is read again with ``json``, which refuses real fractions."""
 
 
 def encode(value: Any) -> str:
-    """Compact, deterministic JSON text for ``value``."""
-    return json.dumps(to_plain(value), separators=(",", ":"), ensure_ascii=False)
+    """Compact, deterministic JSON text for ``value`` (orjson writes what ``json.dumps``
+    with ``separators=(",", ":")`` and ``ensure_ascii=False`` writes; integers beyond 64
+    bits, which orjson refuses, go through ``json``)."""
+    plain = to_plain(value)
+    try:
+        return orjson.dumps(plain).decode()
+    except orjson.JSONEncodeError:
+        return json.dumps(plain, separators=(",", ":"), ensure_ascii=False)
+
+
+def _refuse_float(text: str) -> Any:
+    raise CodecError(f"a number with a fraction ({text}) in stored data")
 
 
 def decode(text: str) -> Any:
     try:
-        return from_plain(json.loads(text))
-    except (TypeError, KeyError, ValueError) as exc:
+        try:
+            return from_plain(orjson.loads(text))
+        except _WideInteger:
+            return from_plain(json.loads(text, parse_float=_refuse_float))
+    except (TypeError, KeyError, ValueError, IndexError, AttributeError) as exc:
         if isinstance(exc, CodecError):
             raise
         raise CodecError(f"stored value cannot be read: {exc}") from exc

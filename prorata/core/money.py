@@ -77,13 +77,12 @@ class Money:
     def __post_init__(self) -> None:
         if not isinstance(self.amount, Decimal):
             raise TypeError(f"Money needs a Decimal amount, not {type(self.amount).__name__}")
-        exponent = minor_unit(self.currency)
-        if self.amount != self.amount.quantize(exponent):
+        amount = self.amount.quantize(minor_unit(self.currency))
+        if amount != self.amount:
             raise ValueError(
                 f"{self.amount} has more digits than {self.currency} allows "
                 f"({currency_digits(self.currency)}); round it first"
             )
-        amount = self.amount.quantize(exponent)
         object.__setattr__(self, "amount", amount.copy_abs() if amount.is_zero() else amount)
 
     # construction -------------------------------------------------------
