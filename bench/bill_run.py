@@ -244,7 +244,7 @@ def analyze(engine) -> None:
 # -- the bill run (measured) ---------------------------------------------------------------
 
 
-def _worker(url: str, until, run_id: str, batch: int, queue, go, together: bool) -> None:
+def _worker(url: str, until, run_id: str, batch: int, queue, go, together: bool, share) -> None:
     """The CLI's bill-run worker, started once this process has imported it (one subscription
     at a time: the same worker, its ``run_until_done`` called with ``together=False``)."""
     from prorata.entrypoints.cli import _bill_worker
@@ -254,7 +254,7 @@ def _worker(url: str, until, run_id: str, batch: int, queue, go, together: bool)
         service.run_until_done = functools.partial(service.run_until_done, together=False)
     queue.put(("ready", None))
     go.wait()
-    _bill_worker(url, until, run_id, batch, queue)
+    _bill_worker(url, until, run_id, batch, queue, share)
 
 
 def _next(queue, procs, expected_gone: int):
@@ -276,8 +276,10 @@ def bill_run(
     queue, go = context.Queue(), context.Event()
     run_id = new_run_id()
     procs = [
-        context.Process(target=_worker, args=(url, UNTIL, run_id, batch, queue, go, together))
-        for _ in range(workers)
+        context.Process(
+            target=_worker, args=(url, UNTIL, run_id, batch, queue, go, together, (n, workers))
+        )
+        for n in range(workers)
     ]
     launched = time.perf_counter()
     for proc in procs:

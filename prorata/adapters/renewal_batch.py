@@ -437,12 +437,27 @@ class Batch:
         self.states = states
         self.accounts = accounts
         self.balances: dict[tuple[int, str], int] = {}
+        self.read: dict[tuple[int, str], int] = {}  # the balances as read
         self.loaded: set[int] = set()
 
     def read_balances(self, connection: Connection, account_ids: list[int]) -> None:
         for row in connection.execute(_BALANCES, {"ids": account_ids}):
             self.balances[row.account_id, row.currency] = int(row.units)
+            self.read[row.account_id, row.currency] = int(row.units)
         self.loaded.update(account_ids)
+
+    def check_unchanged(self, connection: Connection) -> None:
+        """Raise :class:`StaleBatch` unless the batch's accounts and the credit it read are
+        as they were read (a batch computed before the write lock was taken)."""
+        accounts = connection.execute(_ACCOUNTS, {"ids": sorted(self.accounts)}).all()
+        if {row.id: row for row in accounts} != self.accounts:
+            raise StaleBatch("an account of the batch changed meanwhile")
+        balances = {
+            (row.account_id, row.currency): int(row.units)
+            for row in connection.execute(_BALANCES, {"ids": sorted(self.loaded)})
+        }
+        if balances != self.read:
+            raise StaleBatch("the credit of an account of the batch moved meanwhile")
 
     def units(self, connection: Connection, account_id: int, currency: str) -> int:
         """The account's credit in ``currency`` now (minor units)."""
@@ -458,6 +473,7 @@ class Batch:
         it again when next needed."""
         for key in [key for key in self.balances if key[0] == account_id]:
             del self.balances[key]
+            self.read.pop(key, None)
         self.loaded.discard(account_id)
 
 

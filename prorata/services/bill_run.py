@@ -7,7 +7,13 @@ A worker repeats :func:`run_batch` until nothing is due. A batch is one transact
   PostgreSQL the claim is ``SELECT … FOR UPDATE SKIP LOCKED``: workers on any number of
   machines take disjoint batches, and a worker that dies loses its locks with its
   connection, so its batch is claimed again by the next worker (the lease is the
-  transaction). On SQLite the batch holds the database's write lock: workers take turns;
+  transaction). On SQLite a batch is claimed, read and computed in a read transaction
+  and only its writing holds the database's write lock (:func:`_outside_the_lock`): the
+  workers compute side by side and take turns to write, each first checking that what it
+  read has not moved (else the batch is renewed again under the lock). On both, each
+  worker of ``prorata bill-run --workers N`` claims first the subscriptions of its share
+  of the accounts (account id modulo N), so that workers seldom wait for, or move, the
+  same account's credit;
 - it renews each claimed subscription, in claim order, through
   :class:`~prorata.services.billing.Billing` (the simulator's code: scheduled changes and
   cancellations, term ends, renewal invoices with pending proration lines, account credit
@@ -97,7 +103,13 @@ def due_count(engine: Engine, until: datetime) -> int:
         ).scalar_one()
 
 
-def _claim(connection: Connection, until: datetime, batch: int, skip: set[int]):
+def _claim(
+    connection: Connection,
+    until: datetime,
+    batch: int,
+    skip: set[int],
+    share: tuple[int, int] | None = None,
+):
     query = (
         select(t.subscriptions.c.id, t.subscriptions.c.tenant_id, t.subscriptions.c.key)
         .where(t.subscriptions.c.due_at <= until)
@@ -106,6 +118,9 @@ def _claim(connection: Connection, until: datetime, batch: int, skip: set[int]):
     )
     if skip:
         query = query.where(t.subscriptions.c.id.not_in(skip))
+    if share is not None:  # worker ``index`` of ``count``: the accounts it renews first
+        index, count = share  # (by account: workers then never move the same credit)
+        query = query.where(t.subscriptions.c.account_id % count == index)
     if connection.dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True, of=t.subscriptions)
     return connection.execute(query).all()
@@ -175,6 +190,36 @@ def _renew_one(connection: Connection, books: _OneByOne, row, until, summary, ke
     _count(summary, outcomes, keep)
 
 
+class _Together:
+    """Each tenant's :class:`BatchBook` and :class:`Billing` over one :class:`Recorder`."""
+
+    def __init__(self, connection: Connection, recorder: Recorder, configs, run_id: str):
+        self.connection, self.recorder, self.configs, self.run_id = (
+            connection,
+            recorder,
+            configs,
+            run_id,
+        )
+        self.books: dict[int, tuple[BatchBook, Billing]] = {}
+
+    def __getitem__(self, tenant: int) -> tuple[BatchBook, Billing]:
+        if tenant not in self.books:
+            book = BatchBook(self.connection, self.recorder, self.configs[tenant])
+            book.bill_run = self.run_id
+            self.books[tenant] = (book, _billing(book))
+        return self.books[tenant]
+
+    def renew(self, row, until: datetime) -> list:
+        """Renew one subscription with its writes (and its events) kept by the recorder."""
+        book, billing = self[row.tenant_id]
+        outcomes = billing.catch_up(row.key, until.astimezone(book.zone))
+        for outcome in outcomes:
+            publish_outcome(
+                self.recorder, row.tenant_id, "subscription.renewed", outcome, outcome.at
+            )
+        return outcomes
+
+
 def _renew_together(connection: Connection, rows, configs, until, run_id, summary, keep) -> None:
     """The batch path (:mod:`prorata.adapters.renewal_batch`): read the batch at once,
     renew each subscription in claim order with its writes kept, write them all at the end.
@@ -182,27 +227,18 @@ def _renew_together(connection: Connection, rows, configs, until, run_id, summar
     provide) is renewed alone, in its turn, after what was kept before it is written."""
     batch = read_batch(connection, [row.id for row in rows])
     recorder = Recorder(connection, batch)
-    fast: dict[int, tuple[BatchBook, Billing]] = {}
+    together = _Together(connection, recorder, configs, run_id)
     one_by_one = _OneByOne(connection, configs, run_id)
     kept: list = []  # the outcomes of each subscription renewed since the last write
     for row in rows:
-        if row.tenant_id not in fast:
-            book = BatchBook(connection, recorder, configs[row.tenant_id])
-            book.bill_run = run_id
-            fast[row.tenant_id] = (book, _billing(book))
-        book, billing = fast[row.tenant_id]
         mark = recorder.mark()
         try:
-            outcomes = billing.catch_up(row.key, until.astimezone(book.zone))
-            for outcome in outcomes:
-                publish_outcome(
-                    recorder, row.tenant_id, "subscription.renewed", outcome, outcome.at
-                )
+            outcomes = together.renew(row, until)
         except Exception as exc:
             if isinstance(exc, DBAPIError) and retryable(exc):
                 raise
             recorder.discard(mark)
-            book.forget(row.key)
+            together[row.tenant_id][0].forget(row.key)
             numbered = recorder.write(connection)
             for done in kept:
                 _count(summary, done, keep, numbered)
@@ -260,6 +296,68 @@ def _renew(
     summary.add(done)
 
 
+def _outside_the_lock(
+    engine: Engine,
+    until: datetime,
+    *,
+    run_id: str,
+    batch: int,
+    skip: set[int],
+    share: tuple[int, int] | None,
+) -> tuple[Summary, bool] | None:
+    """SQLite: the batch path with the write lock held only to write. A batch is claimed,
+    read and computed in a read transaction (a snapshot; workers compute side by side),
+    then written in a write transaction that first checks that the batch's accounts and
+    their credit are still what was read; the heads' compare-and-set moves check the
+    subscriptions and the renewal keys are unique, as always. None, with nothing written,
+    when the batch must be renewed the usual way, under the lock: something changed
+    meanwhile (another worker renewed one of these subscriptions, a change or a payment
+    came in), a subscription failed or needs the one-at-a-time path, or nothing of this
+    worker's ``share`` is due (the usual way then takes whatever is still due). A
+    subscription that fails or needs the one-at-a-time path ends the computing: what was
+    computed before it is written (the summary, and False: not the whole batch), and the
+    caller renews the rest the usual way, so documents are still numbered in claim order."""
+    with engine.connect() as connection:
+        connection.execution_options(sqlite_begin="DEFERRED")
+        with connection.begin():
+            rows = _claim(connection, until, batch, skip, share)
+            if not rows:
+                return None
+            try:
+                configs = {
+                    tenant: load_config(connection, tenant)
+                    for tenant in {r.tenant_id for r in rows}
+                }
+                read = read_batch(connection, [row.id for row in rows])
+                recorder = Recorder(connection, read)
+                together = _Together(connection, recorder, configs, run_id)
+            except Exception:  # reported by the usual way
+                return None
+            kept: list = []
+            for row in rows:
+                mark = recorder.mark()
+                try:
+                    kept.append(together.renew(row, until))
+                except Exception:  # reported by the usual way, which renews it alone
+                    recorder.discard(mark)
+                    break
+            if not kept:
+                return None
+        connection.execution_options(sqlite_begin="IMMEDIATE")
+        transaction = connection.begin()
+        try:
+            read.check_unchanged(connection)
+            numbered = recorder.write(connection)
+        except (StaleBatch, SQLAlchemyError):
+            transaction.rollback()
+            return None
+        transaction.commit()
+    summary = Summary()
+    for outcomes in kept:
+        _count(summary, outcomes, False, numbered)
+    return summary, len(kept) == len(rows)
+
+
 def run_batch(
     engine: Engine,
     until: datetime,
@@ -268,17 +366,49 @@ def run_batch(
     batch: int = 200,
     skip: set[int] | None = None,
     together: bool = True,
+    share: tuple[int, int] | None = None,
 ) -> Summary:
     """Claim and renew one batch in one transaction; an empty summary when nothing is due.
     Subscriptions that failed are added to ``skip`` so this worker does not retry them.
     ``together=False`` renews the batch one subscription at a time (the reference the
-    batch path is tested against)."""
+    batch path is tested against). On SQLite the batch is first computed outside the write
+    lock (:func:`_outside_the_lock`), taking first the subscriptions of this worker's
+    ``share`` (index, count) when it has one."""
     skip = set() if skip is None else skip
+    if together and engine.dialect.name == "sqlite":
+        done = _outside_the_lock(engine, until, run_id=run_id, batch=batch, skip=skip, share=share)
+        if done is not None:
+            summary, whole = done
+            if not whole:  # stopped at a subscription the usual way renews: go on that way
+                summary.add(
+                    _under_the_lock(
+                        engine, until, run_id, batch - summary.subscriptions, skip, together
+                    )
+                )
+            return summary
+    share = share if engine.dialect.name == "postgresql" else None
+    return _under_the_lock(engine, until, run_id, batch, skip, together, share)
+
+
+def _under_the_lock(
+    engine: Engine,
+    until,
+    run_id: str,
+    batch: int,
+    skip: set[int],
+    together: bool,
+    share: tuple[int, int] | None = None,
+) -> Summary:
+    """Claim and renew one batch in one write transaction (the usual way); with a
+    ``share``, the worker's own accounts first (PostgreSQL: workers then seldom wait for
+    each other's account locks), then anything due."""
     for attempt in range(_ATTEMPTS):
         summary = Summary()
         try:
             with engine.connect() as connection, connection.begin():
-                rows = _claim(connection, until, batch, skip)
+                rows = share is not None and _claim(connection, until, batch, skip, share)
+                if not rows:
+                    rows = _claim(connection, until, batch, skip)
                 if not rows:
                     return summary
                 _renew(connection, rows, until, run_id, summary, keep=False, together=together)
@@ -300,11 +430,15 @@ def run_until_done(
     batch: int = 200,
     progress: Callable[[Summary], None] | None = None,
     together: bool = True,
+    share: tuple[int, int] | None = None,
 ) -> Summary:
-    """Batches until nothing is due (failures apart); what they did in total."""
+    """Batches until nothing is due (failures apart); what they did in total. ``share``:
+    this worker's (index, count) among the bill run's workers (see :func:`run_batch`)."""
     total, skip = Summary(), set()
     while True:
-        done = run_batch(engine, until, run_id=run_id, batch=batch, skip=skip, together=together)
+        done = run_batch(
+            engine, until, run_id=run_id, batch=batch, skip=skip, together=together, share=share
+        )
         if not done.subscriptions and not done.failures:
             return total
         total.add(done)

@@ -21,7 +21,7 @@ Then the batch's ways out, against the same reference:
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import delete, insert, select
@@ -29,8 +29,12 @@ from sqlalchemy.engine import make_url
 
 from prorata.adapters import schema as t
 from prorata.adapters.database import make_engine
-from prorata.adapters.renewal_batch import BatchBook, SlowPath
-from prorata.services.bill_run import due_count, new_run_id, run_until_done
+from prorata.adapters.renewal_batch import Batch, BatchBook, SlowPath, StaleBatch
+from prorata.adapters.store import StoreBook, load_config
+from prorata.core.documents import Line, issue_credit_note
+from prorata.core.money import Money
+from prorata.services import bill_run
+from prorata.services.bill_run import due_count, new_run_id, run_batch, run_until_done
 from tests.billrun import checks, world
 from tests.conftest import migrated_database
 
@@ -163,4 +167,88 @@ def test_a_batch_that_cannot_be_written_is_renewed_one_at_a_time(engine):
     stored = checks.read_store(engine, tenant)
     assert checks.document_multiset(stored.documents) == checks.document_multiset(book.documents)
     assert set(stored.renewals) == set(book.renewals)
+    checks.check_invariants(engine, tenant)
+
+
+def _credit_by_hand(engine, tenant: int, sub_key: str, amount: str) -> None:
+    """A credit note on ``sub_key``'s account, as the back office issues one, committed."""
+    with engine.begin() as connection:
+        book = StoreBook(connection, load_config(connection, tenant))
+        sub = book.subscription(sub_key)
+        money = Money.of(amount, sub.currency)
+        line = Line(
+            kind="adjustment",
+            description="goodwill",
+            subscription=sub.id,
+            plan=sub.plan,
+            quantity=1,
+            amount=money,
+            unit_price=money.amount,
+        )
+        book.credit(sub.account, sub.currency)
+        note, entries = issue_credit_note(
+            number=book.next_number("CN"),
+            issued_at=UNTIL - timedelta(days=40),
+            account=book.accounts[sub.account],
+            currency=sub.currency,
+            lines=[line],
+            refers_to=None,
+            credited_to="account",
+            rounding="half_up",
+        )
+        book.record(note, entries)
+
+
+def _batches(engine, *, together: bool, before=None) -> list:
+    """Batch after batch until nothing is due; ``before`` runs before the first."""
+    if before is not None:
+        before()
+    summaries = []
+    while (
+        done := run_batch(engine, UNTIL, run_id="run", batch=BATCH, together=together)
+    ).subscriptions:
+        summaries.append(done)
+    return summaries
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_batch_computed_outside_the_write_lock_is_computed_again_when_credit_moved(
+    db_url, engine, reference_engine, monkeypatch
+):
+    """SQLite computes a batch before taking the write lock: credit added meanwhile to one
+    of its accounts (a credit note by hand, committed between the batch's reading and its
+    writing) is seen. The batch is computed again under the lock, and everything written is
+    what renewing one at a time writes with the credit note issued first."""
+    plan, tenant = populate(engine, reference_engine)
+    first = next(world.claim_order(world.replay(plan), UNTIL))
+    stale: list[str] = []
+    check, read = Batch.check_unchanged, bill_run.read_batch
+
+    def reading(connection, ids):  # the batch is claimed: its snapshot is taken
+        if not stale:
+            _credit_by_hand(second, tenant, first, "500.00")
+        return read(connection, ids)
+
+    def checking(self, connection):
+        try:
+            check(self, connection)
+        except StaleBatch as exc:
+            stale.append(str(exc))
+            raise
+
+    second = make_engine(db_url)  # another writer, committing while the batch computes
+    monkeypatch.setattr(bill_run, "read_batch", reading)
+    monkeypatch.setattr(Batch, "check_unchanged", checking)
+    together = _batches(engine, together=True)
+    second.dispose()
+    monkeypatch.undo()
+    alone = _batches(
+        reference_engine,
+        together=False,
+        before=lambda: _credit_by_hand(reference_engine, tenant, first, "500.00"),
+    )
+    assert stale == ["the credit of an account of the batch moved meanwhile"]
+    assert together == alone
+    assert not any(summary.failures for summary in together)
+    assert_written_alike(engine, reference_engine)
     checks.check_invariants(engine, tenant)

@@ -266,6 +266,19 @@ class Progress:
         return renewed
 
 
+def kill_window(delays, due: int, renewed: list[int], alive: float, run: int):
+    """When to kill the next worker: ``delays`` (seconds after it is ready), shortened once
+    the workers killed so far show that the kills left would outlast the renewals left (a
+    fast machine), so that every kill still lands in the middle of a bill run."""
+    low, high = delays
+    done = renewed[-1] if renewed else 0
+    if done and alive:
+        seconds_left = (due - done) / (done / alive)
+        high = max(low / 2, min(high, seconds_left / (KILLS - run)))
+        low = min(low, high / 2)
+    return low, high
+
+
 def test_bill_run_survives_sigkill(db_url, engine, tmp_path):
     began = time.monotonic()
     count = SUBSCRIPTIONS[engine.dialect.name]
@@ -283,10 +296,13 @@ def test_bill_run_survives_sigkill(db_url, engine, tmp_path):
     server = ForkServer(db_url, journal_path, tmp_path / "worker.err")
     delays = DELAYS[engine.dialect.name]
     renewed_after_kill = []
+    alive = 0.0  # how long the killed workers ran
     try:
         for run in range(KILLS):
             server.start(run, rng.choice(BATCHES))
-            time.sleep(rng.uniform(*delays))
+            delay = rng.uniform(*kill_window(delays, due, renewed_after_kill, alive, run))
+            time.sleep(delay)
+            alive += delay
             status = server.stop(kill=True)
             assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL, (
                 f"run {run} ended by itself (status {status}): too few subscriptions for "
