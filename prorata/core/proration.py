@@ -26,6 +26,7 @@ from prorata.core.documents import Line
 from prorata.core.money import Money, round_amount
 from prorata.core.policy import Policy
 from prorata.core.subscription import Item, Segment
+from prorata.core.values import replaced
 
 
 @dataclass(frozen=True)
@@ -153,7 +154,7 @@ def billed_credit(
         ratio = ratio_for(overlap, (seg.start, seg.end), pricing)
         value = seg.amount.amount * ratio.numerator / ratio.denominator
         credit = min(pricing.amount(value), seg.remaining)
-        updated.append(replace(seg, credited=seg.credited + credit))
+        updated.append(replaced(seg, credited=seg.credited + credit))
         line = period_line(
             "proration_credit",
             subscription,

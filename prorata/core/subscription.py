@@ -12,12 +12,13 @@ Invariants:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from prorata.core.calendar import PeriodUnit, Schedule
 from prorata.core.model import Change
 from prorata.core.money import Money
+from prorata.core.values import replaced
 
 
 @dataclass(frozen=True)
@@ -131,7 +132,7 @@ class Subscription:
 
     def evolve(self, **changes) -> Subscription:
         """A new version of this subscription with ``changes`` applied."""
-        return replace(self, versions=self.versions + 1, **changes)
+        return replaced(self, versions=self.versions + 1, **changes)
 
     def billing_period(self) -> tuple[datetime, datetime]:
         """The full billing period the current period belongs to: the denominator of every

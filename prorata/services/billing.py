@@ -33,6 +33,7 @@ from prorata.core.documents import (
 from prorata.core.model import Account, Cancel, Change, Subscribe
 from prorata.core.money import Money, total
 from prorata.core.subscription import Awaiting, Subscription
+from prorata.core.values import replaced
 from prorata.services.book import Ledger, Request
 
 
@@ -56,8 +57,10 @@ class Outcome:
 
 def with_document(sub: Subscription, number: str) -> Subscription:
     """``sub`` with the segments billed on invoice ``number`` pointing at it."""
-    segments = tuple(replace(s, document=number) if s.document is None else s for s in sub.segments)
-    return replace(sub, segments=segments)
+    segments = tuple(
+        replaced(s, document=number) if s.document is None else s for s in sub.segments
+    )
+    return replaced(sub, segments=segments)
 
 
 class Billing:
