@@ -42,6 +42,7 @@ import re
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import replace
+from functools import cache
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, select, text
@@ -358,6 +359,11 @@ def _write(connection: Connection, statement, rows: list[dict], numbered, instan
                     for row in same:
                         copy.write_row(plan.values(row, numbered, instants))
                 changed += len(same)
+            elif dialect.name == "postgresql" and statement is _MOVE_HEAD:
+                values = [plan.values(row, numbered, instants) for row in same]
+                columns = [list(column) for column in zip(*values, strict=True)]
+                cursor.execute(_moves_sql(tuple(plan.names)), columns)
+                changed += cursor.rowcount
             elif dialect.name == "postgresql":
                 named = [
                     dict(zip(plan.names, plan.values(row, numbered, instants), strict=True))
@@ -373,6 +379,36 @@ def _write(connection: Connection, statement, rows: list[dict], numbered, instan
         finally:
             cursor.close()
     return changed
+
+
+# the heads' move on PostgreSQL: one UPDATE over arrays, one per parameter of _MOVE_HEAD
+_MOVE_COLUMNS = {
+    "row": ("bigint", None),
+    "expected": ("integer", None),
+    "next_version": ("integer", "version"),
+    "new_status": ("text", "status"),
+    "new_plan": ("text", "plan"),
+    "new_quantity": ("integer", "quantity"),
+    "new_due_at": ("timestamptz", "due_at"),
+}
+
+
+@cache
+def _moves_sql(names: tuple[str, ...]) -> str:
+    """``UPDATE subscriptions … FROM unnest(…)``: every head of the batch moved, each only
+    from the version it was read at (as ``_MOVE_HEAD`` one by one); its row count is the
+    number moved."""
+    if set(names) != set(_MOVE_COLUMNS):
+        raise SlowPath(f"a head move with other parameters: {names}")
+    arrays = ", ".join(f"%s::{_MOVE_COLUMNS[name][0]}[]" for name in names)
+    sets = ", ".join(
+        f"{column} = m.{name}" for name, (_, column) in _MOVE_COLUMNS.items() if column
+    )
+    return (
+        f"UPDATE subscriptions AS s SET {sets} "
+        f"FROM unnest({arrays}) AS m({', '.join(names)}) "
+        "WHERE s.id = m.row AND s.version = m.expected"
+    )
 
 
 def _resolved(row: dict, numbered: Callable[[str], str]) -> dict:
