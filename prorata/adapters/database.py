@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 DEFAULT_URL = "sqlite:///var/prorata.db"
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -77,6 +79,9 @@ def is_sqlite(engine: Engine) -> bool:
 
 
 def alembic_config(url: str | None = None) -> Config:
+    # Alembic is imported only to migrate: every worker process imports this module.
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.set_main_option("sqlalchemy.url", database_url(url).replace("%", "%%"))
@@ -85,6 +90,8 @@ def alembic_config(url: str | None = None) -> Config:
 
 def migrate(engine: Engine) -> None:
     """Upgrade the database behind ``engine`` to the newest schema."""
+    from alembic import command
+
     config = alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as connection:
         config.attributes["connection"] = connection

@@ -1,8 +1,9 @@
 """Concurrency on the store, on SQLite and on PostgreSQL.
 
-- Many checkouts made against one version, released together (threads, then processes of
-  their own): exactly one applies, every other one is a version conflict and nothing else;
-  the version moves by one, document numbers stay gapless and the credit ledger balances.
+- Many checkouts made against one version, released together (50 threads, then 16
+  processes of their own): exactly one applies, every other one is a version conflict and
+  nothing else; the version moves by one, document numbers stay gapless and the credit
+  ledger balances.
 - One idempotency key replayed a hundred times, twenty of them at once: one effect, one
   response, and the key refuses a different body.
 """
@@ -28,6 +29,7 @@ from tests.store.concurrent_worker import checkout_once, describe
 from tests.store.world import World, build
 
 CALLERS = 50
+PROCESSES = 16  # each spawned process imports the whole engine: 16 keep the test short
 CONFLICT = "prorata.services.errors.Conflict"
 
 
@@ -164,7 +166,7 @@ def conflicting_change(index: int, version: int) -> dict[str, Any]:
 
 
 def check_storm(world: World, at, version: int, before: dict[str, int], outcomes) -> None:
-    assert len(outcomes) == CALLERS and all(o is not None for o in outcomes), outcomes
+    assert all(o is not None for o in outcomes), outcomes
     won = [i for i, o in enumerate(outcomes) if o["ok"]]
     lost = [o for o in outcomes if not o["ok"]]
     assert len(won) == 1, f"{len(won)} checkouts applied: {won}"
@@ -216,7 +218,7 @@ def test_conflicting_checkouts_in_processes_one_applies(engine, db_url):
     world, at, version = prepare(engine)
     before = snapshot(engine)
     context = multiprocessing.get_context("spawn")
-    barrier = context.Barrier(CALLERS, timeout=120)
+    barrier = context.Barrier(PROCESSES, timeout=120)
     results = context.Queue()
     user = world.users["owner"]
     processes = [
@@ -234,9 +236,9 @@ def test_conflicting_checkouts_in_processes_one_applies(engine, db_url):
             ),
             daemon=True,
         )
-        for i in range(CALLERS)
+        for i in range(PROCESSES)
     ]
-    outcomes: list[dict[str, Any] | None] = [None] * CALLERS
+    outcomes: list[dict[str, Any] | None] = [None] * PROCESSES
     try:
         for process in processes:
             process.start()
@@ -257,7 +259,7 @@ def test_conflicting_checkouts_in_processes_one_applies(engine, db_url):
                 process.kill()
                 process.join()
     missing = [i for i, o in enumerate(outcomes) if o is None]
-    assert not missing, f"{len(missing)} of {CALLERS} processes never reported: {missing[:5]}"
+    assert not missing, f"{len(missing)} of {PROCESSES} processes never reported: {missing[:5]}"
     setup_failures = [o for o in outcomes if o.get("phase") == "setup"]
     assert not setup_failures, setup_failures[:3]
     assert all(process.exitcode == 0 for process in processes)
