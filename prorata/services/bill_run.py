@@ -109,11 +109,14 @@ def _claim(
     batch: int,
     skip: set[int],
     share: tuple[int, int] | None = None,
+    newest_first: bool = False,
 ):
+    due, row_id = t.subscriptions.c.due_at, t.subscriptions.c.id
+    order = (due.desc(), row_id.desc()) if newest_first else (due, row_id)
     query = (
-        select(t.subscriptions.c.id, t.subscriptions.c.tenant_id, t.subscriptions.c.key)
-        .where(t.subscriptions.c.due_at <= until)
-        .order_by(t.subscriptions.c.due_at, t.subscriptions.c.id)
+        select(row_id, t.subscriptions.c.tenant_id, t.subscriptions.c.key)
+        .where(due <= until)
+        .order_by(*order)
         .limit(batch)
     )
     if skip:
@@ -304,6 +307,7 @@ def _outside_the_lock(
     batch: int,
     skip: set[int],
     share: tuple[int, int] | None,
+    newest_first: bool = False,
 ) -> tuple[Summary, bool] | None:
     """SQLite: the batch path with the write lock held only to write. A batch is claimed,
     read and computed in a read transaction (a snapshot; workers compute side by side),
@@ -313,16 +317,16 @@ def _outside_the_lock(
     when the batch must be renewed the usual way, under the lock: something changed
     meanwhile (another worker renewed one of these subscriptions, a change or a payment
     came in), a subscription failed or needs the one-at-a-time path, or nothing of this
-    worker's ``share`` is due (the usual way then takes whatever is still due). A
-    subscription that fails or needs the one-at-a-time path ends the computing: what was
-    computed before it is written (the summary, and False: not the whole batch), and the
-    caller renews the rest the usual way, so documents are still numbered in claim order."""
+    worker's ``share`` is due. A subscription that fails or needs the one-at-a-time path
+    ends the computing: what was computed before it is written (the summary, and False:
+    not the whole batch), and the caller renews the rest the usual way, so documents are
+    still numbered in claim order. An empty summary and False: nothing was claimed."""
     with engine.connect() as connection:
         connection.execution_options(sqlite_begin="DEFERRED")
         with connection.begin():
-            rows = _claim(connection, until, batch, skip, share)
+            rows = _claim(connection, until, batch, skip, share, newest_first)
             if not rows:
-                return None
+                return Summary(), False
             try:
                 configs = {
                     tenant: load_config(connection, tenant)
@@ -372,20 +376,34 @@ def run_batch(
     Subscriptions that failed are added to ``skip`` so this worker does not retry them.
     ``together=False`` renews the batch one subscription at a time (the reference the
     batch path is tested against). On SQLite the batch is first computed outside the write
-    lock (:func:`_outside_the_lock`), taking first the subscriptions of this worker's
-    ``share`` (index, count) when it has one."""
+    lock (:func:`_outside_the_lock`): with a ``share`` (index, count), the oldest due of
+    this worker's share of the accounts, then, once its share is done, the newest due of
+    the others' (a worker that finishes early meets the others only at their last batch);
+    on PostgreSQL its share first, then anything due, oldest first."""
     skip = set() if skip is None else skip
     if together and engine.dialect.name == "sqlite":
-        done = _outside_the_lock(engine, until, run_id=run_id, batch=batch, skip=skip, share=share)
-        if done is not None:
+        # its own share oldest first; once that is done, the others' from the far end, so
+        # that a worker that finished early meets the others only at their last batch
+        claims = [(share, False), (None, True)] if share is not None else [(None, False)]
+        for claim_share, newest_first in claims:
+            done = _outside_the_lock(
+                engine,
+                until,
+                run_id=run_id,
+                batch=batch,
+                skip=skip,
+                share=claim_share,
+                newest_first=newest_first,
+            )
+            if done is None:
+                break  # something moved or failed: the usual way
             summary, whole = done
-            if not whole:  # stopped at a subscription the usual way renews: go on that way
-                summary.add(
-                    _under_the_lock(
-                        engine, until, run_id, batch - summary.subscriptions, skip, together
-                    )
-                )
-            return summary
+            if whole:
+                return summary
+            if summary.subscriptions or summary.failures:  # stopped at a subscription the
+                rest = batch - summary.subscriptions  # usual way renews: go on that way
+                summary.add(_under_the_lock(engine, until, run_id, rest, skip, together))
+                return summary
     share = share if engine.dialect.name == "postgresql" else None
     return _under_the_lock(engine, until, run_id, batch, skip, together, share)
 
