@@ -21,10 +21,10 @@ V = TypeVar("V")
 @cache
 def _plain_fields(cls: type) -> frozenset[str] | None:
     """The field names of ``cls`` when copying its dictionary is the same as ``replace``."""
-    fields = dataclasses.fields(cls)
+    fields = dataclasses.fields(cls)  # InitVar and ClassVar pseudo-fields left out
     if hasattr(cls, "__post_init__") or hasattr(cls, "__slots__"):
         return None
-    if any(not f.init or f._field_type is not dataclasses._FIELD for f in fields):
+    if len(fields) != len(cls.__dataclass_fields__) or not all(f.init for f in fields):
         return None
     return frozenset(f.name for f in fields)
 

@@ -120,7 +120,7 @@ def _claim(
         .limit(batch)
     )
     if skip:
-        query = query.where(t.subscriptions.c.id.not_in(skip))
+        query = query.where(row_id.not_in(skip))
     if share is not None:  # worker ``index`` of ``count``: the accounts it renews first
         index, count = share  # (by account: workers then never move the same credit)
         query = query.where(t.subscriptions.c.account_id % count == index)
@@ -197,12 +197,8 @@ class _Together:
     """Each tenant's :class:`BatchBook` and :class:`Billing` over one :class:`Recorder`."""
 
     def __init__(self, connection: Connection, recorder: Recorder, configs, run_id: str):
-        self.connection, self.recorder, self.configs, self.run_id = (
-            connection,
-            recorder,
-            configs,
-            run_id,
-        )
+        self.connection, self.recorder = connection, recorder
+        self.configs, self.run_id = configs, run_id
         self.books: dict[int, tuple[BatchBook, Billing]] = {}
 
     def __getitem__(self, tenant: int) -> tuple[BatchBook, Billing]:
@@ -308,25 +304,26 @@ def _outside_the_lock(
     skip: set[int],
     share: tuple[int, int] | None,
     newest_first: bool = False,
-) -> tuple[Summary, bool] | None:
+) -> tuple[Summary, int] | None:
     """SQLite: the batch path with the write lock held only to write. A batch is claimed,
     read and computed in a read transaction (a snapshot; workers compute side by side),
     then written in a write transaction that first checks that the batch's accounts and
     their credit are still what was read; the heads' compare-and-set moves check the
-    subscriptions and the renewal keys are unique, as always. None, with nothing written,
-    when the batch must be renewed the usual way, under the lock: something changed
-    meanwhile (another worker renewed one of these subscriptions, a change or a payment
-    came in), a subscription failed or needs the one-at-a-time path, or nothing of this
-    worker's ``share`` is due. A subscription that fails or needs the one-at-a-time path
-    ends the computing: what was computed before it is written (the summary, and False:
-    not the whole batch), and the caller renews the rest the usual way, so documents are
-    still numbered in claim order. An empty summary and False: nothing was claimed."""
+    subscriptions and the renewal keys are unique, as always.
+
+    Returns what was written and how many subscriptions were claimed. A subscription that
+    fails or needs the one-at-a-time path ends the computing: what came before it is
+    written (fewer than claimed) and the caller renews the rest the usual way, so documents
+    are still numbered in claim order. None, with nothing written, when the batch must be
+    renewed the usual way, under the lock: something changed meanwhile (another worker
+    renewed one of these subscriptions, a change or a payment came in), or its first
+    subscription failed or needs the one-at-a-time path."""
     with engine.connect() as connection:
         connection.execution_options(sqlite_begin="DEFERRED")
         with connection.begin():
             rows = _claim(connection, until, batch, skip, share, newest_first)
             if not rows:
-                return Summary(), False
+                return Summary(), 0
             try:
                 configs = {
                     tenant: load_config(connection, tenant)
@@ -359,7 +356,7 @@ def _outside_the_lock(
     summary = Summary()
     for outcomes in kept:
         _count(summary, outcomes, False, numbered)
-    return summary, len(kept) == len(rows)
+    return summary, len(rows)
 
 
 def run_batch(
@@ -397,11 +394,11 @@ def run_batch(
             )
             if done is None:
                 break  # something moved or failed: the usual way
-            summary, whole = done
-            if whole:
+            summary, claimed = done
+            if summary.subscriptions == claimed > 0:
                 return summary
-            if summary.subscriptions or summary.failures:  # stopped at a subscription the
-                rest = batch - summary.subscriptions  # usual way renews: go on that way
+            if summary.subscriptions:  # stopped at one the usual way renews: go on that way
+                rest = batch - summary.subscriptions
                 summary.add(_under_the_lock(engine, until, run_id, rest, skip, together))
                 return summary
     share = share if engine.dialect.name == "postgresql" else None
