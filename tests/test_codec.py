@@ -42,7 +42,7 @@ def test_the_fast_encoder_writes_what_the_general_one_writes(monkeypatch):
 
 
 def test_the_direct_decoder_builds_what_the_constructor_builds():
-    """States are filled in field by field when the text lists every field in order; the
+    """States are filled in field by field when the text has every field; the
     same text through ``cls(**fields)`` (the path for anything else) gives equal values of
     the same types all the way down."""
     book = simulate(load_scenario(SCENARIOS[0]))
@@ -102,3 +102,25 @@ def test_integers_beyond_64_bits_and_every_control_character_round_trip():
     assert text == json.dumps(codec.to_plain(value), separators=(",", ":"), ensure_ascii=False)
     assert codec.decode(text) == value
     assert codec.encode({"é": "€\u2028"}) == '{"é":"€\u2028"}'
+
+
+def test_an_instant_is_written_as_its_own_text_whatever_text_it_was_read_from():
+    """Encoding reuses the text of an instant it has met (decoded or encoded): only text
+    that is the instant's own (canonical) is reused, and a new instant equal to a known one
+    is written from itself."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    canonical = codec.decode('{"$t":["2024-02-20T10:48:03",0,"Europe/Paris"]}')
+    assert codec.encode(canonical) == '{"$t":["2024-02-20T10:48:03",0,"Europe/Paris"]}'
+    padded = codec.decode('{"$t":["2024-02-20T10:48:04.000000",0,"Europe/Paris"]}')
+    assert codec.encode(padded) == '{"$t":["2024-02-20T10:48:04",0,"Europe/Paris"]}'
+    fresh = datetime(2024, 2, 20, 9, 48, 3, tzinfo=ZoneInfo("UTC"))  # equal to canonical
+    assert fresh == canonical
+    assert codec.encode(fresh) == '{"$t":["2024-02-20T09:48:03",0,"UTC"]}'
+    # the second ambiguous hour of the autumn change keeps its fold
+    second = datetime(2024, 10, 27, 2, 30, fold=1, tzinfo=ZoneInfo("Europe/Paris"))
+    text = codec.encode(second)
+    assert text == '{"$t":["2024-10-27T02:30:00",1,"Europe/Paris"]}'
+    assert codec.encode(codec.decode(text)) == text
+    assert codec.decode(text).fold == 1

@@ -78,15 +78,33 @@ def _zone(tz: Any) -> str:
 
 
 def _tz(text: str) -> Any:
-    if text.endswith("s") and text[:-1].lstrip("-").isdigit():
-        return timezone(timedelta(seconds=int(text[:-1])))
-    return UTC if text == "UTC" else ZoneInfo(text)
+    zone = _ZONES.get(text)
+    if zone is None:
+        if text.endswith("s") and text[:-1].lstrip("-").isdigit():
+            zone = timezone(timedelta(seconds=int(text[:-1])))
+        else:
+            zone = UTC if text == "UTC" else ZoneInfo(text)
+        if len(_ZONES) < _SEEN_LIMIT:
+            _ZONES[text] = zone
+    return zone
 
 
 def _datetime(value: datetime) -> Any:
+    seen = _INSTANT_TEXTS.get(id(value))
+    if seen is not None and seen[0] is value:  # the very object: its text is known
+        return {"$t": [seen[1], seen[2], seen[3]]}
     if value.tzinfo is None:
         raise CodecError(f"naive datetime {value.isoformat()}: the store keeps aware times")
-    return {"$t": [value.replace(tzinfo=None).isoformat(), value.fold, _zone(value.tzinfo)]}
+    wall, zone = value.replace(tzinfo=None).isoformat(), _zone(value.tzinfo)
+    _remember_text(value, wall, zone)
+    return {"$t": [wall, value.fold, zone]}
+
+
+def _remember_text(value: datetime, wall: str, zone: str) -> None:
+    """Keep the text of ``value`` (held, so its id is not reused while kept)."""
+    if len(_INSTANT_TEXTS) > _SEEN_LIMIT:
+        _INSTANT_TEXTS.clear()
+    _INSTANT_TEXTS[id(value)] = (value, wall, value.fold, zone)
 
 
 def _dataclass_encoder(cls: type):
@@ -192,6 +210,8 @@ def _instant(body: list) -> datetime:
             _INSTANTS_SEEN.clear()
         value = datetime.fromisoformat(wall).replace(tzinfo=_tz(zone), fold=fold)
         _INSTANTS_SEEN[key] = value
+        if value.replace(tzinfo=None).isoformat() == wall and _zone(value.tzinfo) == zone:
+            _remember_text(value, wall, zone)  # the text it is written as (canonical)
     return value
 
 
@@ -208,6 +228,10 @@ def _integer(value: Any) -> int:
 _SEEN_LIMIT = 20_000
 _MONEY_SEEN: dict[tuple, Money] = {}
 _INSTANTS_SEEN: dict[tuple, datetime] = {}
+# The other way, for the instants met (decoded, or encoded once): id → (the instant, its
+# wall text, fold, zone). A state is mostly written back with the instants it was read with.
+_INSTANT_TEXTS: dict[int, tuple[datetime, str, int, str]] = {}
+_ZONES: dict[str, Any] = {}
 
 _TAGGED: dict[str, Any] = {
     "$p": PeriodUnit,
@@ -223,21 +247,26 @@ _TAGGED: dict[str, Any] = {
 
 
 def _dataclass_decoder(cls: type):
-    """Builds ``cls`` from its stored fields. Text written by this codec lists every field in
-    declaration order: such a value is filled in directly (``__post_init__`` still runs, so
-    its checks hold). Anything else (a field added since the text was stored, an unknown
-    key) goes through ``cls(**fields)``, which applies defaults and refuses strangers."""
-    layout = ("$", *(f.name for f in dataclasses.fields(cls)))
+    """Builds ``cls`` from its stored fields. Text written by this codec has every field: such
+    a value is filled in directly, plain text, integers, booleans and None as they are
+    (``__post_init__`` still runs, so its checks hold). Anything else (a field added since
+    the text was stored, an unknown key) goes through ``cls(**fields)``, which applies
+    defaults and refuses strangers."""
+    layout = frozenset(("$", *(f.name for f in dataclasses.fields(cls))))
     post_init = getattr(cls, "__post_init__", None)
     new = object.__new__
 
     def decode(data: dict) -> Any:
-        if tuple(data) != layout:
+        if data.keys() != layout:
             return cls(**{k: from_plain(v) for k, v in data.items() if k != "$"})
         value = new(cls)
         fields = value.__dict__
         for name, item in data.items():
-            fields[name] = from_plain(item)
+            kind = type(item)
+            if kind is str or kind is int or item is None or kind is bool:
+                fields[name] = item
+            else:
+                fields[name] = from_plain(item)
         del fields["$"]
         if post_init is not None:
             post_init(value)
