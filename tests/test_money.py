@@ -71,3 +71,30 @@ def test_allocate_never_loses_a_minor_unit():
 def test_format_follows_the_locale():
     assert Money.of("150", "CAD").format("fr_CA") == "150,00\u00a0$"
     assert Money.of("150", "USD").format("en_US") == "$150.00"
+
+
+def test_sums_and_differences_are_exact_and_built_as_checked_money_is():
+    a, b = Money.of("104.52", "EUR"), Money.of("-0.52", "EUR")
+    for result, expected in (
+        (a + b, "104.00"),
+        (a - b, "105.04"),
+        (-a, "-104.52"),
+        (abs(b), "0.52"),
+        (b - b, "0.00"),
+        (-(b - b), "0.00"),
+    ):
+        assert result == Money.of(expected, "EUR")
+        assert str(result) == expected
+        assert result.amount.as_tuple() == Money.of(expected, "EUR").amount.as_tuple()
+    assert Money.zero("JPY") is Money.zero("JPY")
+    assert str(Money.of("1", "KWD") + Money.of("0.001", "KWD")) == "1.001"
+
+
+def test_a_sum_beyond_28_digits_is_refused_not_rounded():
+    from decimal import DecimalException
+
+    big = Money.of("9" * 26 + ".00", "EUR")
+    with pytest.raises(DecimalException):
+        big + big
+    with pytest.raises(DecimalException):
+        big - (-big)

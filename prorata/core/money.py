@@ -13,13 +13,25 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import (
+    ROUND_HALF_EVEN,
+    ROUND_HALF_UP,
+    Context,
+    Decimal,
+    Inexact,
+    InvalidOperation,
+    Overflow,
+    Rounded,
+)
 from functools import cache
 
 from babel.core import Locale
 from babel.numbers import format_currency, get_currency_precision, list_currencies
 
 ROUNDING_MODES = {"half_up": ROUND_HALF_UP, "half_even": ROUND_HALF_EVEN}
+
+# Sums and differences of amounts: exact, or an error (never rounded to fit 28 digits).
+_EXACT = Context(prec=28, traps=[InvalidOperation, Overflow, Inexact, Rounded])
 
 
 class CurrencyError(ValueError):
@@ -88,7 +100,24 @@ class Money:
     # construction -------------------------------------------------------
     @classmethod
     def zero(cls, currency: str) -> Money:
-        return cls(Decimal(0), currency)
+        zero = _ZEROS.get(currency)
+        if zero is None:
+            zero = cls(Decimal(0), currency)
+            if len(_ZEROS) < 512:  # one per currency met; codes are few
+                _ZEROS[currency] = zero
+        return zero
+
+    @classmethod
+    def _exact(cls, amount: Decimal, currency: str) -> Money:
+        """``amount`` as it is, for an exact result of amounts with the currency's digits
+        (computed in ``_EXACT``): it has those digits too, so no quantize is needed; a
+        zero still loses its sign."""
+        if amount.is_zero():
+            amount = amount.copy_abs()
+        money = object.__new__(cls)
+        money.__dict__["amount"] = amount
+        money.__dict__["currency"] = currency
+        return money
 
     @classmethod
     def of(cls, text: str | int | Decimal, currency: str) -> Money:
@@ -121,17 +150,17 @@ class Money:
 
     def __add__(self, other: Money) -> Money:
         self._check(other)
-        return Money(self.amount + other.amount, self.currency)
+        return Money._exact(_EXACT.add(self.amount, other.amount), self.currency)
 
     def __sub__(self, other: Money) -> Money:
         self._check(other)
-        return Money(self.amount - other.amount, self.currency)
+        return Money._exact(_EXACT.subtract(self.amount, other.amount), self.currency)
 
     def __neg__(self) -> Money:
-        return Money(-self.amount, self.currency)
+        return Money._exact(_EXACT.minus(self.amount), self.currency)
 
     def __abs__(self) -> Money:
-        return Money(abs(self.amount), self.currency)
+        return Money._exact(_EXACT.abs(self.amount), self.currency)
 
     def __lt__(self, other: Money) -> bool:
         self._check(other)
@@ -159,6 +188,9 @@ class Money:
     @property
     def is_positive(self) -> bool:
         return self.amount > 0
+
+
+_ZEROS: dict[str, Money] = {}
 
 
 def total(amounts: Iterable[Money], currency: str) -> Money:
