@@ -303,30 +303,45 @@ class _Plan:
             f"COPY {quote(statement.table.name)} ({', '.join(map(quote, self.names))}) FROM STDIN"
         )
 
-    def values(self, row: dict, numbered: Callable[[str], str], instants: dict) -> tuple:
-        """The row's values as the driver takes them: deferred ids and placeholders
-        replaced, then converted as SQLAlchemy would."""
-        out = []
+    def values(self, rows: list[dict], numbered: Callable[[str], str], instants: dict) -> list:
+        """The rows' values as the driver takes them (one tuple per row): deferred ids and
+        placeholders replaced, then converted as SQLAlchemy would. Column by column: a
+        column's types are looked at once, and only the kinds of value it holds are
+        visited again."""
+        columns = []
         for key, process, instant in self.order:
-            value = row[key]
-            kind = type(value)
-            if kind is str:
-                if _OPEN in value:
-                    value = numbered(value)
-            elif kind is Deferred:
-                if value.value is None:
-                    raise StaleBatch(f"{key}: a row id not yet known")
-                value = value.value
+            column = [row[key] for row in rows]
+            kinds = set(map(type, column))
+            if Deferred in kinds:
+                column = [
+                    _row_id(key, value) if type(value) is Deferred else value for value in column
+                ]
+            if str in kinds and _OPEN in "".join(
+                column if kinds == {str} else [v for v in column if type(v) is str]
+            ):
+                column = [
+                    numbered(value) if type(value) is str and _OPEN in value else value
+                    for value in column
+                ]
             if process is not None:
-                if instant:
-                    converted = instants.get(value, _MISSING)
-                    if converted is _MISSING:
-                        converted = instants[value] = process(value)
-                    value = converted
+                if instant:  # an instant's value depends on nothing else: converted once
+                    converted = []
+                    for value in column:
+                        value_ = instants.get(value, _MISSING)
+                        if value_ is _MISSING:
+                            value_ = instants[value] = process(value)
+                        converted.append(value_)
+                    column = converted
                 else:
-                    value = process(value)
-            out.append(value)
-        return tuple(out)
+                    column = list(map(process, column))
+            columns.append(column)
+        return list(zip(*columns, strict=True))
+
+
+def _row_id(key: str, value: Deferred) -> int:
+    if value.value is None:
+        raise StaleBatch(f"{key}: a row id not yet known")
+    return value.value
 
 
 _PLANS: dict[tuple, _Plan] = {}
@@ -356,23 +371,23 @@ def _write(connection: Connection, statement, rows: list[dict], numbered, instan
         try:
             if dialect.name == "postgresql" and statement.is_insert:
                 with cursor.copy(plan.copy) as copy:
-                    for row in same:
-                        copy.write_row(plan.values(row, numbered, instants))
+                    for values in plan.values(same, numbered, instants):
+                        copy.write_row(values)
                 changed += len(same)
             elif dialect.name == "postgresql" and statement is _MOVE_HEAD:
-                values = [plan.values(row, numbered, instants) for row in same]
+                values = plan.values(same, numbered, instants)
                 columns = [list(column) for column in zip(*values, strict=True)]
                 cursor.execute(_moves_sql(tuple(plan.names)), columns)
                 changed += cursor.rowcount
             elif dialect.name == "postgresql":
                 named = [
-                    dict(zip(plan.names, plan.values(row, numbered, instants), strict=True))
-                    for row in same
+                    dict(zip(plan.names, values, strict=True))
+                    for values in plan.values(same, numbered, instants)
                 ]
                 cursor.executemany(plan.sql, named)
                 changed += cursor.rowcount
             else:
-                cursor.executemany(plan.sql, [plan.values(row, numbered, instants) for row in same])
+                cursor.executemany(plan.sql, plan.values(same, numbered, instants))
                 changed += cursor.rowcount
         except error as exc:  # as SQLAlchemy would have raised it (IntegrityError, …)
             raise DBAPIError.instance(plan.sql, None, exc, error, dialect=dialect) from exc
