@@ -16,10 +16,15 @@ from sqlalchemy import Connection, insert
 from prorata.adapters import schema as t
 
 
+# what ``json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)`` writes, with
+# one encoder made once instead of one per call
+_ENCODER = json.JSONEncoder(sort_keys=True, ensure_ascii=False, default=str)
+
+
 def _json(value: Any) -> str | None:
     if value is None:
         return None
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+    return _ENCODER.encode(value)
 
 
 def audit(
