@@ -126,13 +126,16 @@ class Recorder:
             kind = _kind(statement)
         if parameters is None:
             raise SlowPath("a statement without parameters")
+        if kind is _ROWS and type(parameters) is dict:  # the most common: one row kept
+            self.calls.append((statement, parameters, None))
+            return _KEPT
         rows = [parameters] if type(parameters) is dict else parameters
         if kind is _LEDGER:  # the credit the next renewals of these accounts see
             for row in rows:
                 self._credit(row["account_id"], row["currency"], row["amount_minor"])
         if kind is not _RETURNS:
-            self.calls.extend((statement, row, None) for row in rows)
-            return _Kept(None)
+            self.calls.extend([(statement, row, None) for row in rows])
+            return _KEPT
         if len(rows) != 1:
             raise SlowPath("an insert of many rows with RETURNING")
         deferred = Deferred()
@@ -228,6 +231,7 @@ class Recorder:
 
 
 _MISSING = object()
+_KEPT = _Kept(None)  # what a kept statement without RETURNING gives (immutable)
 _ROWS, _RETURNS, _LEDGER = "rows", "returns its row id", "ledger entries"
 _KINDS: dict[Any, str] = {_MOVE_HEAD: _ROWS}  # the statements kept so far, by kind
 
