@@ -15,7 +15,6 @@ from sqlalchemy import Connection, insert
 
 from prorata.adapters import schema as t
 
-
 # what ``json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)`` writes, with
 # one encoder made once instead of one per call
 _ENCODER = json.JSONEncoder(sort_keys=True, ensure_ascii=False, default=str)

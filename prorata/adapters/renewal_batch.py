@@ -58,8 +58,10 @@ from prorata.adapters.store import (
     document_number,
     take_numbers,
 )
-from prorata.core.documents import CreditNote, Document
+from prorata.adapters.store_payments import INSERT_COLLECTION, new_collection
+from prorata.core.documents import CreditNote, Document, LedgerEntry
 from prorata.core.money import Money
+from prorata.core.payments import Collection
 from prorata.core.subscription import Subscription
 
 
@@ -575,6 +577,7 @@ class BatchBook(StoreBook):
         self._states = {
             row.key: row for row in self._batch.states.values() if row.tenant_id == self.tenant_id
         }
+        self._issued: dict[str, Any] = {}  # document number (placeholder) → deferred id
 
     def subscription(self, sub_id: str) -> Subscription | None:
         if sub_id not in self._subs:
@@ -585,6 +588,22 @@ class BatchBook(StoreBook):
 
     def next_number(self, series: str) -> str:
         return self.recorder.placeholder(self.tenant_id, series)
+
+    def record(
+        self, doc: Document, entries: Iterable[LedgerEntry], method: str | None = None
+    ) -> Any:
+        doc_id = super().record(doc, entries, method)
+        self._issued[doc.number] = doc_id  # a placeholder's deferred row id
+        return doc_id
+
+    def save_collection(self, c: Collection) -> None:
+        """The collection of an invoice this batch issued (auto-pay through a gateway
+        token): kept as a new row pointing at the invoice's deferred row id. Any other
+        collection is saved the usual way (:class:`SlowPath`)."""
+        doc_id = self._issued.get(c.invoice)
+        if doc_id is None:
+            raise SlowPath("a collection of an invoice issued before the batch")
+        self.connection.execute(INSERT_COLLECTION, new_collection(self.tenant_id, doc_id, c))
 
     def credit(self, account: str, currency: str) -> Money:
         # the batch's accounts are locked already (read_batch); the entries kept so far are

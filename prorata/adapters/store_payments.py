@@ -21,6 +21,31 @@ from prorata.core.payments import Collection, Payment
 
 _P = t.payments.c
 _C = t.collections.c
+INSERT_COLLECTION = insert(t.collections)
+
+
+def _progress(c: Collection) -> dict[str, Any]:
+    """The columns of a collection that its attempts move (the lease let go)."""
+    return {
+        "state": c.state,
+        "attempts": c.attempts,
+        "first_failed_at": c.first_failed_at,
+        "next_attempt_at": c.next_attempt_at,
+        "last_outcome": c.last_outcome,
+        "lease_until": None,
+    }
+
+
+def new_collection(tenant_id: int, document_id: Any, c: Collection) -> dict[str, Any]:
+    """The row of a collection first saved, for :data:`INSERT_COLLECTION`."""
+    return {
+        "tenant_id": tenant_id,
+        "document_id": document_id,
+        "subscriptions": json.dumps(list(c.subscriptions)),
+        "amount_minor": c.amount.minor,
+        "currency": c.amount.currency,
+        **_progress(c),
+    }
 
 
 class PaymentRecords:
@@ -177,29 +202,12 @@ class PaymentRecords:
         return found[0] if found else None
 
     def save_collection(self, c: Collection) -> None:
-        values = {
-            "state": c.state,
-            "attempts": c.attempts,
-            "first_failed_at": c.first_failed_at,
-            "next_attempt_at": c.next_attempt_at,
-            "last_outcome": c.last_outcome,
-            "lease_until": None,
-        }
         doc_id = self._document_id(c.invoice)
         moved = self.connection.execute(
-            update(t.collections).where(_C.document_id == doc_id).values(**values)
+            update(t.collections).where(_C.document_id == doc_id).values(**_progress(c))
         ).rowcount
         if moved == 0:
-            self.connection.execute(
-                insert(t.collections).values(
-                    tenant_id=self.tenant_id,
-                    document_id=doc_id,
-                    subscriptions=json.dumps(list(c.subscriptions)),
-                    amount_minor=c.amount.minor,
-                    currency=c.amount.currency,
-                    **values,
-                )
-            )
+            self.connection.execute(INSERT_COLLECTION, new_collection(self.tenant_id, doc_id, c))
 
     def collections_of(self, sub_id: str) -> list[Collection]:
         # subscriptions is a JSON list of keys: match the quoted key, then check exactly

@@ -2,10 +2,11 @@
 
 The same population (``world.plan``: 90 subscriptions on 10 accounts, so that accounts
 hold several subscriptions and the credit one renewal adds or consumes is seen by the next
-renewal of the same account in the same batch) is recorded in two empty databases of the
-same kind. One is renewed with the batch path (``run_until_done``, batches of 25), the
-other one subscription at a time (``together=False``: the per-subscription path with its
-savepoints). Every row the bill run writes must then be the same in both, row ids, invoice
+renewal of the same account in the same batch; accounts paying by hand, on issue, or
+through a gateway token, whose renewal invoices open a collection) is recorded in two empty
+databases of the same kind. One is renewed with the batch path (``run_until_done``, batches
+of 25), the other one subscription at a time (``together=False``: the per-subscription path
+with its savepoints). Every row the bill run writes must then be the same in both, row ids, invoice
 numbers, stored states and outbox payloads included (only the clock's ``created_at`` of
 new terms differs).
 
@@ -51,6 +52,7 @@ TABLES = (
     t.renewals,
     t.outbox,
     t.number_series,
+    t.collections,
 )
 CLOCK = {("subscription_terms", "created_at"), ("subscriptions", "created_at")}
 
@@ -93,16 +95,30 @@ def assert_written_alike(engine, reference_engine) -> None:
 
 
 def populate(*engines) -> tuple[world.Plan, int]:
-    plan = world.plan(90, 5161, accounts=10)
+    plan = world.plan(90, 5161, accounts=10, tokens=True)
     tenants = {world.record(engine, plan) for engine in engines}
     assert len(tenants) == 1  # same ids in both databases
     return plan, tenants.pop()
 
 
-def test_a_batch_writes_what_one_at_a_time_writes(engine, reference_engine):
+def test_a_batch_writes_what_one_at_a_time_writes(engine, reference_engine, monkeypatch):
     plan, tenant = populate(engine, reference_engine)
     due = due_count(engine, UNTIL)
+    alone_in_the_batch = []
+    renew_one = bill_run._renew_one
+    monkeypatch.setattr(
+        bill_run,
+        "_renew_one",
+        lambda c, books, row, *a: (
+            alone_in_the_batch.append(row.key) or renew_one(c, books, row, *a)
+        ),
+    )
     together = run_until_done(engine, UNTIL, run_id="run", batch=BATCH)
+    monkeypatch.undo()
+    # every renewal was written together, auto-pay through a gateway token included
+    assert alone_in_the_batch == []
+    with engine.connect() as connection:
+        assert connection.execute(select(t.collections.c.id)).all()
     alone = run_until_done(reference_engine, UNTIL, run_id="run", batch=BATCH, together=False)
     assert together == alone
     assert (together.subscriptions, together.failures) == (due, {})

@@ -27,7 +27,7 @@ import functools
 import random
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -74,12 +74,25 @@ class Plan:
     currency: str = "EUR"  # the tenant's: the catalog's prices are read in it
 
 
-def plan(n: int, seed: int, accounts: int | None = None, currency: str = "EUR") -> Plan:
+def plan(
+    n: int, seed: int, accounts: int | None = None, currency: str = "EUR", tokens: bool = False
+) -> Plan:
+    """``tokens``: a third of the accounts pay through a gateway token (their invoices are
+    left open and collected), a third on issue, a third by hand (drawn apart: the rest of
+    the plan is the same either way)."""
     rng = random.Random(seed)
     accounts = [
         Account(f"a{i}", rng.choice(("fr", "en")), tax_rate=rng.choice((Decimal(0), Decimal(20))))
         for i in range(accounts or max(1, n * 4 // 5))
     ]
+    if tokens:
+        ways = random.Random(seed + 1)
+        accounts = [
+            replace(account, auto_pay=way != "by hand", payment_token=f"tok_{account.id}")
+            if (way := ways.choice(("token", "on issue", "by hand"))) == "token"
+            else replace(account, auto_pay=way != "by hand", payment_method="card")
+            for account in accounts
+        ]
     subscribes, actions = [], []
     for i in range(n):
         # the first accounts get a second subscription
