@@ -17,7 +17,9 @@ second here, copying at several thousand. The mix, drawn from a fixed seed:
   credit), and about 5 % add seats mid-period, whose prorations wait for the renewal
   invoice (Stripe's ``next_invoice``);
 - each subscription joins the previous one's account one time in five, else a new account
-  (2,000 subscriptions: 1,563 accounts); 80 % of accounts auto-pay.
+  (2,000 subscriptions: 1,563 accounts); 80 % of accounts auto-pay, half of those through a
+  gateway token (their renewal invoices stay open and open a collection, which the bill
+  run records and the collector charges later), the others paid on issue.
 
 Monthly subscriptions start in January 2025 and annual ones in February 2024, so at
 ``UNTIL`` (2025-03-01 00:00 Europe/Paris) every subscription has exactly one renewal due.
@@ -59,7 +61,7 @@ import sys
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -170,6 +172,17 @@ def plan_mix(n: int, rng: random.Random) -> tuple[list[Account], list[Action], l
     return accounts, subscribes, later
 
 
+def with_tokens(accounts: list[Account], rng: random.Random) -> list[Account]:
+    """Half the auto-pay accounts pay through a gateway token: their invoices are left open
+    and a collection is opened for the collector (drawn apart from the rest of the mix)."""
+    return [
+        replace(account, payment_token=f"tok_{account.id}")
+        if account.auto_pay and rng.random() < 0.5
+        else account
+        for account in accounts
+    ]
+
+
 def _run(billing, action: Action):
     what = action.what
     if isinstance(what, Subscribe):
@@ -223,6 +236,7 @@ def generate(engine, n: int, seed: int) -> dict[str, int]:
     """N subscriptions as described above; what was made, by kind."""
     rng = random.Random(seed)
     accounts, subscribes, later = plan_mix(n, rng)
+    accounts = with_tokens(accounts, random.Random(seed + 1))
     scenario = parse_scenario(CATALOG)
     with engine.begin() as connection:
         tenant = create_tenant(

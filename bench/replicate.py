@@ -2,8 +2,8 @@
 generated through :class:`~prorata.services.billing.Billing` (about 600 a second here).
 
 :func:`replicate` copies every row the generation wrote (accounts, subscriptions, their
-terms, documents and lines, ledger entries, payments, outbox events) ``copies`` times into
-the same tenant, each copy in its own key space:
+terms, documents and lines, ledger entries, payments, collections, outbox events)
+``copies`` times into the same tenant, each copy in its own key space:
 
 - row ids: copy ``k`` adds ``k`` times the table's largest id, and so does every column
   that refers to a copied table (``account_id``, ``subscription_id``, ``document_id``, …);
@@ -38,6 +38,7 @@ TABLES = (
     t.document_lines,
     t.ledger_entries,
     t.payments,
+    t.collections,
     t.outbox,
 )
 _KEY = re.compile(r"([sa])(\d+)")
