@@ -11,8 +11,9 @@ whose connection is a :class:`Recorder`:
   PostgreSQL in id order, and the accounts' credit balances), and is kept up to date in
   memory as the batch goes on (every ledger entry kept moves its account's balance, so the
   credit one renewal consumes or adds is seen by the next renewal of the same account);
-- what it writes (terms, head moves, documents, lines, ledger entries, payments, renewal
-  keys, outbox events: whatever ``StoreBook`` and the journal execute) is kept, in order;
+- what it writes (terms, head moves, documents, lines, ledger entries, payments, the
+  collections of invoices it issued, renewal keys, outbox events: whatever ``StoreBook`` and
+  the journal execute) is kept, in order;
   :meth:`Recorder.write` then writes each statement's rows at once, below SQLAlchemy but
   with SQLAlchemy's own conversions of each value. A document's row id, which its insert
   returns, is a :class:`Deferred` until the batch takes the ids of all its documents at
