@@ -7,8 +7,9 @@ time (:class:`~prorata.services.billing.Billing` over a
 whose connection is a :class:`Recorder`:
 
 - what a renewal reads was read for the whole batch beforehand, in a few queries
-  (:func:`read_batch`: the subscriptions' current terms, their accounts, locked on
-  PostgreSQL in id order, and the accounts' credit balances), and is kept up to date in
+  (:func:`~prorata.adapters.batch_reading.read_batch`: the subscriptions' current terms,
+  their accounts, locked on PostgreSQL in id order, and the accounts' credit balances),
+  and is kept up to date in
   memory as the batch goes on (every ledger entry kept moves its account's balance, so the
   credit one renewal consumes or adds is seen by the next renewal of the same account);
 - what it writes (terms, head moves, documents, lines, ledger entries, payments, the
@@ -46,11 +47,12 @@ from dataclasses import replace
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, select, text
+from sqlalchemy import Connection, func, select, text
 from sqlalchemy.exc import DBAPIError
 
 from prorata.adapters import codec
 from prorata.adapters import schema as t
+from prorata.adapters.batch_reading import Batch, SlowPath, StaleBatch
 from prorata.adapters.store import (
     _MOVE_HEAD,
     AccountDirectory,
@@ -64,14 +66,6 @@ from prorata.core.documents import CreditNote, Document, LedgerEntry
 from prorata.core.money import Money
 from prorata.core.payments import Collection
 from prorata.core.subscription import Subscription
-
-
-class SlowPath(Exception):
-    """A renewal needs something the batch does not provide: renew it on its own."""
-
-
-class StaleBatch(Exception):
-    """Writing the batch found the database other than it was read (a head that moved)."""
 
 
 class Deferred:
@@ -458,93 +452,6 @@ def numbered_document(doc: Document, numbered: Callable[[str], str]) -> Document
     if isinstance(doc, CreditNote) and doc.refers_to is not None:
         doc = replace(doc, refers_to=numbered(doc.refers_to))
     return doc
-
-
-# reading a batch ---------------------------------------------------------------------------
-
-_S, _T, _A, _L = (
-    t.subscriptions.c,
-    t.subscription_terms.c,
-    t.accounts.c,
-    t.ledger_entries.c,
-)
-# row ids written into the statement: no parameter per id for the driver to bind
-_IDS = bindparam("ids", expanding=True, literal_execute=True)
-_STATES = (
-    select(_S.id, _S.tenant_id, _S.key, _S.version, _S.account_id, _T.state)
-    .join(t.subscription_terms, (_T.subscription_id == _S.id) & (_T.version == _S.version))
-    .where(_S.id.in_(_IDS))
-)
-_ACCOUNTS = select(t.accounts).where(_A.id.in_(_IDS)).order_by(_A.id)
-_ACCOUNTS_LOCKED = _ACCOUNTS.with_for_update()
-_BALANCES = (
-    select(_L.account_id, _L.currency, func.sum(_L.amount_minor).label("units"))
-    .where(_L.account_id.in_(_IDS))
-    .group_by(_L.account_id, _L.currency)
-)
-
-
-class Batch:
-    """What a batch of renewals reads, read at once: each subscription's row and current
-    state (``states``: row id → row), the accounts (``accounts``: row id → row, locked on
-    PostgreSQL, in id order: the lock order of every change), and their credit
-    (``balances``: (account row id, currency) → minor units; an account read here has 0 in
-    every currency it has no entry in). :func:`read_batch` reads it."""
-
-    def __init__(self, states: dict[int, Any], accounts: dict[int, Any]) -> None:
-        self.states = states
-        self.accounts = accounts
-        self.balances: dict[tuple[int, str], int] = {}
-        self.read: dict[tuple[int, str], int] = {}  # the balances as read
-        self.loaded: set[int] = set()
-
-    def read_balances(self, connection: Connection, account_ids: list[int]) -> None:
-        for row in connection.execute(_BALANCES, {"ids": account_ids}):
-            self.balances[row.account_id, row.currency] = int(row.units)
-            self.read[row.account_id, row.currency] = int(row.units)
-        self.loaded.update(account_ids)
-
-    def check_unchanged(self, connection: Connection) -> None:
-        """Raise :class:`StaleBatch` unless the batch's accounts and the credit it read are
-        as they were read (a batch computed before the write lock was taken)."""
-        accounts = connection.execute(_ACCOUNTS, {"ids": sorted(self.accounts)}).all()
-        if {row.id: row for row in accounts} != self.accounts:
-            raise StaleBatch("an account of the batch changed meanwhile")
-        balances = {
-            (row.account_id, row.currency): int(row.units)
-            for row in connection.execute(_BALANCES, {"ids": sorted(self.loaded)})
-        }
-        if balances != self.read:
-            raise StaleBatch("the credit of an account of the batch moved meanwhile")
-
-    def units(self, connection: Connection, account_id: int, currency: str) -> int:
-        """The account's credit in ``currency`` now (minor units)."""
-        if account_id not in self.loaded:
-            if account_id not in self.accounts:  # not locked by this batch
-                raise SlowPath("credit of an account outside the batch")
-            self.read_balances(connection, [account_id])
-        # what is read is true whatever happens to the renewal being computed: not undone
-        return self.balances.setdefault((account_id, currency), 0)
-
-    def forget(self, account_id: int) -> None:
-        """The account's credit moved outside the batch (a renewal made the usual way): read
-        it again when next needed."""
-        for key in [key for key in self.balances if key[0] == account_id]:
-            del self.balances[key]
-            self.read.pop(key, None)
-        self.loaded.discard(account_id)
-
-
-def read_batch(connection: Connection, subscription_ids: Iterable[int]) -> Batch:
-    """Three queries: the subscriptions with their current terms, their accounts (locked
-    on PostgreSQL), the accounts' credit balances."""
-    ids = list(subscription_ids)
-    states = {row.id: row for row in connection.execute(_STATES, {"ids": ids})}
-    account_ids = sorted({row.account_id for row in states.values()})
-    query = _ACCOUNTS_LOCKED if connection.dialect.name == "postgresql" else _ACCOUNTS
-    batch = Batch(states, {row.id: row for row in connection.execute(query, {"ids": account_ids})})
-    batch.read_balances(connection, account_ids)
-    return batch
 
 
 class _ReadOnly:

@@ -49,13 +49,8 @@ from sqlalchemy import Connection, Engine, func, select
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from prorata.adapters import schema as t
-from prorata.adapters.renewal_batch import (
-    BatchBook,
-    Recorder,
-    StaleBatch,
-    numbered_document,
-    read_batch,
-)
+from prorata.adapters.batch_reading import StaleBatch, read_batch
+from prorata.adapters.renewal_batch import BatchBook, Recorder, numbered_document
 from prorata.adapters.store import StoreBook, TenantConfig, load_config, lock_series
 from prorata.core.changes import Context
 from prorata.core.documents import Invoice

@@ -1,0 +1,109 @@
+"""Reading a batch of renewals at once: the subscriptions with their current terms, their
+accounts (locked on PostgreSQL, in id order: the lock order of every change) and the
+accounts' credit balances, in three queries (:func:`read_batch`); and, before a batch
+computed outside the write lock is written, the check that what it read has not moved
+(:meth:`Batch.check_unchanged`). :mod:`prorata.adapters.renewal_batch` renews and writes
+the batch; the two exceptions below are the batch path's ways out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, func, select
+
+from prorata.adapters import schema as t
+
+
+class SlowPath(Exception):
+    """A renewal needs something the batch does not provide: renew it on its own."""
+
+
+class StaleBatch(Exception):
+    """Writing the batch found the database other than it was read (a head that moved)."""
+
+
+_S, _T, _A, _L = (
+    t.subscriptions.c,
+    t.subscription_terms.c,
+    t.accounts.c,
+    t.ledger_entries.c,
+)
+# row ids written into the statement: no parameter per id for the driver to bind
+_IDS = bindparam("ids", expanding=True, literal_execute=True)
+_STATES = (
+    select(_S.id, _S.tenant_id, _S.key, _S.version, _S.account_id, _T.state)
+    .join(t.subscription_terms, (_T.subscription_id == _S.id) & (_T.version == _S.version))
+    .where(_S.id.in_(_IDS))
+)
+_ACCOUNTS = select(t.accounts).where(_A.id.in_(_IDS)).order_by(_A.id)
+_ACCOUNTS_LOCKED = _ACCOUNTS.with_for_update()
+_BALANCES = (
+    select(_L.account_id, _L.currency, func.sum(_L.amount_minor).label("units"))
+    .where(_L.account_id.in_(_IDS))
+    .group_by(_L.account_id, _L.currency)
+)
+
+
+class Batch:
+    """What a batch of renewals reads, read at once: each subscription's row and current
+    state (``states``: row id → row), the accounts (``accounts``: row id → row, locked on
+    PostgreSQL, in id order: the lock order of every change), and their credit
+    (``balances``: (account row id, currency) → minor units; an account read here has 0 in
+    every currency it has no entry in). :func:`read_batch` reads it."""
+
+    def __init__(self, states: dict[int, Any], accounts: dict[int, Any]) -> None:
+        self.states = states
+        self.accounts = accounts
+        self.balances: dict[tuple[int, str], int] = {}
+        self.read: dict[tuple[int, str], int] = {}  # the balances as read
+        self.loaded: set[int] = set()
+
+    def read_balances(self, connection: Connection, account_ids: list[int]) -> None:
+        for row in connection.execute(_BALANCES, {"ids": account_ids}):
+            self.balances[row.account_id, row.currency] = int(row.units)
+            self.read[row.account_id, row.currency] = int(row.units)
+        self.loaded.update(account_ids)
+
+    def check_unchanged(self, connection: Connection) -> None:
+        """Raise :class:`StaleBatch` unless the batch's accounts and the credit it read are
+        as they were read (a batch computed before the write lock was taken)."""
+        accounts = connection.execute(_ACCOUNTS, {"ids": sorted(self.accounts)}).all()
+        if {row.id: row for row in accounts} != self.accounts:
+            raise StaleBatch("an account of the batch changed meanwhile")
+        balances = {
+            (row.account_id, row.currency): int(row.units)
+            for row in connection.execute(_BALANCES, {"ids": sorted(self.loaded)})
+        }
+        if balances != self.read:
+            raise StaleBatch("the credit of an account of the batch moved meanwhile")
+
+    def units(self, connection: Connection, account_id: int, currency: str) -> int:
+        """The account's credit in ``currency`` now (minor units)."""
+        if account_id not in self.loaded:
+            if account_id not in self.accounts:  # not locked by this batch
+                raise SlowPath("credit of an account outside the batch")
+            self.read_balances(connection, [account_id])
+        # what is read is true whatever happens to the renewal being computed: not undone
+        return self.balances.setdefault((account_id, currency), 0)
+
+    def forget(self, account_id: int) -> None:
+        """The account's credit moved outside the batch (a renewal made the usual way): read
+        it again when next needed."""
+        for key in [key for key in self.balances if key[0] == account_id]:
+            del self.balances[key]
+            self.read.pop(key, None)
+        self.loaded.discard(account_id)
+
+
+def read_batch(connection: Connection, subscription_ids: Iterable[int]) -> Batch:
+    """Three queries: the subscriptions with their current terms, their accounts (locked
+    on PostgreSQL), the accounts' credit balances."""
+    ids = list(subscription_ids)
+    states = {row.id: row for row in connection.execute(_STATES, {"ids": ids})}
+    account_ids = sorted({row.account_id for row in states.values()})
+    query = _ACCOUNTS_LOCKED if connection.dialect.name == "postgresql" else _ACCOUNTS
+    batch = Batch(states, {row.id: row for row in connection.execute(query, {"ids": account_ids})})
+    batch.read_balances(connection, account_ids)
+    return batch
