@@ -455,8 +455,8 @@ def _area(path: str, name: str) -> str:
         return "SQLAlchemy engine/ and rest: execution, results, rows"
     if path.endswith("prorata/adapters/codec.py") or "/json/" in path or "_json" in name:
         return "codec (prorata.adapters.codec and json)"
-    if path.endswith("prorata/adapters/renewal_batch.py"):
-        return "the batch path (prorata.adapters.renewal_batch, own code)"
+    if path.endswith(("prorata/adapters/renewal_batch.py", "prorata/adapters/batch_reading.py")):
+        return "the batch path (prorata.adapters.renewal_batch and batch_reading, own code)"
     if "/prorata/core/" in path:
         return "prorata.core (own code)"
     if "/prorata/" in path:
@@ -479,7 +479,7 @@ ENTRY_POINTS = (
     ("prorata/core/lifecycle.py", "advance"),
     ("prorata/core/documents.py", "issue_invoice"),
     ("prorata/services/bill_run.py", "_claim"),
-    ("prorata/adapters/renewal_batch.py", "read_batch"),
+    ("prorata/adapters/batch_reading.py", "read_batch"),
     ("prorata/adapters/renewal_batch.py", "write"),
     ("prorata/adapters/renewal_batch.py", "_write"),
     ("prorata/services/bill_run.py", "_renew_one"),

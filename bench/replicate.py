@@ -106,7 +106,7 @@ def _copy_rows(
         yield tuple(out)
 
 
-def replicate(engine: Engine, tenant: int, copies: int, *, progress=None) -> None:
+def replicate(engine: Engine, tenant: int, copies: int) -> None:
     """Add ``copies`` copies of everything the tenant has (see the module)."""
     if copies < 1:
         return
@@ -137,8 +137,6 @@ def replicate(engine: Engine, tenant: int, copies: int, *, progress=None) -> Non
                 rename = _renamer(k, subscriptions, accounts, series)
                 copied = _copy_rows(table, rows, names, k, offsets, rename)
                 _write(driver, table.name, names, copied, postgres)
-                if progress is not None:
-                    progress(table.name, k, len(rows))
         for name, last in series.items():
             connection.execute(
                 t.number_series.update()
@@ -157,18 +155,15 @@ def replicate(engine: Engine, tenant: int, copies: int, *, progress=None) -> Non
 
 
 def _write(driver, table: str, names: list[str], rows: Iterator[tuple], postgres: bool) -> None:
+    columns = ", ".join(f'"{name}"' for name in names)
     cursor = driver.cursor()
     try:
         if postgres:
-            quoted = ", ".join(f'"{name}"' for name in names)
-            with cursor.copy(f'COPY "{table}" ({quoted}) FROM STDIN') as copy:
+            with cursor.copy(f'COPY "{table}" ({columns}) FROM STDIN') as copy:
                 for row in rows:
                     copy.write_row(row)
             return
-        sql = (
-            f'INSERT INTO "{table}" ({", ".join(f"{chr(34)}{n}{chr(34)}" for n in names)}) '
-            f"VALUES ({', '.join('?' for _ in names)})"
-        )
+        sql = f'INSERT INTO "{table}" ({columns}) VALUES ({", ".join("?" for _ in names)})'
         chunk: list[tuple] = []
         for row in rows:
             chunk.append(row)
