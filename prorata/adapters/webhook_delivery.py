@@ -21,7 +21,9 @@ Invariants:
   only ``duration_ms`` is measured on the real monotonic clock.
 
 Requests are signed as :mod:`prorata.core.signing` describes, with the endpoint's secret
-and, while a rotation's overlap lasts, its previous secret too.
+and, while a rotation's overlap lasts, its previous secret too. They go only where
+:mod:`prorata.adapters.destinations` allows (public addresses unless the operator allows
+private ones), to the address that was checked.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from prorata.adapters import schema as t
+from prorata.adapters.destinations import DestinationRefused, Destinations
 from prorata.core import signing
 
 log = structlog.get_logger(__name__)
@@ -133,6 +136,7 @@ class Dispatcher:
         lease_seconds: int = 60,
         max_attempts: int = 12,
         batch: int = 100,
+        destinations: Destinations | None = None,
     ) -> None:
         if lease_seconds <= timeout:
             raise ValueError(
@@ -146,6 +150,7 @@ class Dispatcher:
         self.lease = timedelta(seconds=lease_seconds)
         self.max_attempts = max_attempts
         self.batch = batch
+        self.destinations = Destinations.from_env() if destinations is None else destinations
         self._owns_client = client is None
         self.client = client or httpx.Client(timeout=timeout, follow_redirects=False)
 
@@ -321,8 +326,18 @@ class Dispatcher:
         error: str | None = None
         clock = time.monotonic()
         try:
+            target = self.destinations.target(claim.url)
+        except DestinationRefused as exc:  # nothing sent; retried, as a refused connection
+            self.record(claim, status_code=None, error=f"DestinationRefused: {exc}", duration_ms=0)
+            return _Result(None, str(exc))
+        try:
             with self.client.stream(
-                "POST", claim.url, content=claim.body, headers=headers, timeout=self.timeout
+                "POST",
+                target.url,
+                content=claim.body,
+                headers={**headers, **target.headers},
+                timeout=self.timeout,
+                extensions=dict(target.extensions),
             ) as response:
                 status_code = response.status_code
                 if not response.is_success:

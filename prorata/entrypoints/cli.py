@@ -369,7 +369,8 @@ def deliver_command(
     interval: float = typer.Option(2.0, help="Seconds between idle rounds."),
     database: str | None = typer.Option(None, "--database", help="SQLAlchemy URL."),
 ) -> None:
-    """Deliver the outbox's events to the webhook endpoints (several may run at once)."""
+    """Deliver the outbox's events to the webhook endpoints (several may run at once);
+    public addresses only, unless PRORATA_WEBHOOKS_PRIVATE=allow."""
     import threading
 
     from prorata.adapters.database import make_engine

@@ -2,7 +2,9 @@
 leases, several dispatchers at once; on SQLite and PostgreSQL.
 
 The dispatcher's clock is a :class:`Clock` the tests move; the receiver checks signatures
-at the same clock's time.
+at the same clock's time. The receiver listens on 127.0.0.1, so these dispatchers may reach
+private addresses (:data:`LOCAL`); ``test_destinations.py`` checks that by default they may
+not.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import structlog
 from sqlalchemy import func, select
 
 from prorata.adapters import schema as t
+from prorata.adapters.destinations import Destinations
 from prorata.adapters.webhook_delivery import Dispatcher, backoff
 from prorata.core import signing
 from prorata.services import subscriptions, webhooks
@@ -29,6 +32,7 @@ from tests.store.world import World, build
 from tests.webhooks.receiver import Clock, Receiver
 
 START = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
+LOCAL = Destinations(private=True)  # the receiver is on 127.0.0.1
 
 
 @pytest.fixture
@@ -54,6 +58,7 @@ def dispatchers(world, clock):
     made: list[Dispatcher] = []
 
     def make(**kwargs) -> Dispatcher:
+        kwargs.setdefault("destinations", LOCAL)
         dispatcher = Dispatcher(world.engine, now=clock, **kwargs)
         made.append(dispatcher)
         return dispatcher
@@ -419,8 +424,12 @@ def test_a_paused_endpoint_keeps_its_pending_deliveries_and_misses_new_events(
 
 def test_redirects_and_transport_errors_are_failed_attempts(world, dispatchers, clock):
     answers = iter([httpx.Response(302, headers={"Location": "https://elsewhere/"})])
+    sent: list[tuple[str, str, str | None]] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(
+            (str(request.url), request.headers["host"], request.extensions.get("sni_hostname"))
+        )
         try:
             return next(answers)
         except StopIteration:
@@ -433,7 +442,10 @@ def test_redirects_and_transport_errors_are_failed_attempts(world, dispatchers, 
         topics=["subscription.created"],
         at=world.at(16),
     )
-    dispatcher = dispatchers(client=httpx.Client(transport=httpx.MockTransport(handler)))
+    public = Destinations(resolver=lambda host, port: ["93.184.216.34"])  # no DNS in tests
+    dispatcher = dispatchers(
+        client=httpx.Client(transport=httpx.MockTransport(handler)), destinations=public
+    )
     dispatcher.run_once()
     clock.advance(30)
     dispatcher.run_once()
@@ -443,6 +455,8 @@ def test_redirects_and_transport_errors_are_failed_attempts(world, dispatchers, 
         (302, "HTTP 302"),
         (None, "ReadTimeout"),
     ]
+    # sent to the address checked, under the endpoint's name (Host, TLS server name)
+    assert sent == [("https://93.184.216.34/", "hooks.example.com", "hooks.example.com")] * 2
 
 
 def test_run_forever_survives_errors_and_stops_when_asked(world, receiver, clock):
@@ -455,7 +469,10 @@ def test_run_forever_survives_errors_and_stops_when_asked(world, receiver, clock
         return clock()
 
     stop = threading.Event()
-    with structlog.testing.capture_logs() as logs, Dispatcher(world.engine, now=flaky_now) as d:
+    with (
+        structlog.testing.capture_logs() as logs,
+        Dispatcher(world.engine, now=flaky_now, destinations=LOCAL) as d,
+    ):
         thread = threading.Thread(target=d.run_forever, args=(stop, 0.01), daemon=True)
         thread.start()
         for _ in range(1000):

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from prorata.adapters import schema as t
+from prorata.adapters.destinations import Destinations
 from prorata.adapters.webhook_delivery import Dispatcher
 from prorata.services import webhooks
 from prorata.services.access import Principal
@@ -275,8 +276,9 @@ def test_delete_deactivates_and_keeps_the_delivery_log(world, token):
         raise OSError("connection refused")
 
     client = httpx.Client(transport=httpx.MockTransport(refuse))
-    with Dispatcher(world.engine, client=client, now=lambda: clock_at) as dispatcher:
-        dispatcher.run_once()
+    local = Destinations(private=True)
+    with Dispatcher(world.engine, client=client, now=lambda: clock_at, destinations=local) as d:
+        d.run_once()
     before = webhooks.list_deliveries(world.engine, token, created["id"], at=clock_at)
     assert len(before) == 2  # subscription.created and its invoice
     assert all(d["attempts"] == 1 and len(d["attempt_log"]) == 1 for d in before)
