@@ -4,8 +4,13 @@ only by default, every address resolved checked, the request sent to the address
 from __future__ import annotations
 
 import ipaddress
+import ssl
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import httpx
 import pytest
+import trustme
 from sqlalchemy import select
 
 from prorata.adapters import schema as t
@@ -143,3 +148,74 @@ def test_a_name_pinned_to_the_receiver_is_delivered_without_asking_dns(engine, r
     rows = deliveries(world.engine, made["id"])
     assert rows and all(row.status == "delivered" for row in rows)
     assert sum(receiver.accepted("/pinned").values()) == len(rows)
+
+
+class _TlsReceiver:
+    """An HTTPS server on 127.0.0.1 whose certificate (from a test CA) names ``name``;
+    answers 200 to every POST and keeps the Host header it was sent."""
+
+    def __init__(self, ca: trustme.CA, name: str) -> None:
+        hosts: list[str] = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                hosts.append(self.headers["Host"])
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ca.issue_cert(name).configure_cert(context)
+        self.hosts = hosts
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.parametrize("certified", ["hooks.test", "someone-else.test"])
+def test_https_to_the_pinned_address_checks_the_certificate_against_the_endpoint_name(
+    engine, certified
+):
+    ca = trustme.CA()
+    server = _TlsReceiver(ca, certified)
+    try:
+        world = build(engine)
+        made = webhooks.create_endpoint(
+            world.engine,
+            world.principals["token"],
+            url=f"https://hooks.test:{server.port}/tls",
+            topics=["subscription.created"],
+            at=world.at(16),
+        )
+        trusting = ssl.create_default_context()
+        ca.configure_trust(trusting)
+        local = Destinations(private=True, resolver=lambda host, port: ["127.0.0.1"])
+        with Dispatcher(
+            world.engine,
+            client=httpx.Client(verify=trusting, follow_redirects=False),
+            now=Clock(START),
+            destinations=local,
+        ) as dispatcher:
+            dispatcher.run_once()
+        rows = deliveries(world.engine, made["id"])
+        with world.engine.connect() as connection:
+            errors = connection.execute(select(t.webhook_attempts.c.error)).scalars().all()
+    finally:
+        server.stop()
+    assert rows
+    if certified == "hooks.test":  # the name the endpoint gave: verified and delivered
+        assert all(row.status == "delivered" for row in rows), errors
+        assert server.hosts == [f"hooks.test:{server.port}"] * len(rows)
+    else:  # a certificate for another name is refused, though the address is the same
+        assert all(row.status == "pending" for row in rows) and server.hosts == []
+        assert errors and all("CERTIFICATE_VERIFY_FAILED" in error for error in errors), errors
