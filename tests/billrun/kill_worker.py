@@ -32,6 +32,7 @@ from sqlalchemy import event, text
 
 from prorata.adapters.database import make_engine
 from prorata.services.bill_run import run_until_done
+from tests import fork_server
 
 FAILED = 3
 
@@ -88,23 +89,9 @@ def serve(url: str, journal_path: str, until: datetime) -> None:
         connection.execute(text("SELECT 1"))
         connection.rollback()
     engine.dispose()
-    pid = None
-    for line in sys.stdin:
-        command, *args = line.split()
-        if command == "go":
-            run, batch = int(args[0]), int(args[1])
-            sys.stdout.flush()
-            sys.stderr.flush()
-            pid = os.fork()
-            if pid == 0:
-                child(engine, journal_path, until, run, batch)
-            os.write(1, f"pid {pid}\n".encode())  # one write: the child writes there too
-        elif command == "reap":
-            _, status = os.waitpid(pid, 0)
-            os.write(1, f"status {status}\n".encode())
-            pid = None
-        else:
-            raise SystemExit(f"unknown command {line!r}")
+    fork_server.serve_forks(
+        lambda args: child(engine, journal_path, until, int(args[0]), int(args[1]))
+    )
 
 
 def main(argv: list[str]) -> None:

@@ -32,29 +32,23 @@ run on PostgreSQL too, about 45-75 s there).
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import os
 import random
-import select as io_select
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
 
-import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 from prorata.adapters import schema as t
-from prorata.adapters.database import make_engine
 from prorata.services.bill_run import dry_run, due_count, new_run_id, run_until_done
+from tests import fork_server
 from tests.billrun import checks, world
 
-REPO = Path(__file__).resolve().parents[2]
 # PostgreSQL renews about half as fast as SQLite here (and records the population half as
 # fast): 5,000 keeps the folder within its time budget; the environment variable sets both.
 SUBSCRIPTIONS = {"sqlite": 10_000, "postgresql": 5_000}
@@ -65,7 +59,6 @@ DELAYS = {"sqlite": (0.02, 0.3), "postgresql": (0.03, 0.4)}  # seconds from read
 BATCHES = (10, 25, 50, 100)
 SEED = 20240301
 UNTIL = datetime(2024, 3, 1, 12, tzinfo=world.ZONE)
-ANSWER_TIMEOUT = 120
 
 
 @functools.cache
@@ -75,49 +68,17 @@ def population(count: int):
     return plan, world.expected(plan, UNTIL)
 
 
-class ForkServer:
+class ForkServer(fork_server.ForkServer):
     """``kill_worker`` as a subprocess: forks bill-run workers on demand and reaps them."""
 
     def __init__(self, url: str, journal: Path, stderr: Path) -> None:
-        self.stderr_path = stderr
-        self._stderr = stderr.open("wb")
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "tests.billrun.kill_worker",
-                url,
-                str(journal),
-                UNTIL.isoformat(),
-            ],
-            cwd=REPO,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self._stderr,
-            bufsize=0,
-        )
-        self.pid: int | None = None
-
-    def errors(self) -> str:
-        self._stderr.flush()
-        return self.stderr_path.read_text(errors="replace")[-4000:]
-
-    def ask(self, command: str | None) -> list[str]:
-        if command is not None:
-            self.proc.stdin.write(f"{command}\n".encode())
-            self.proc.stdin.flush()
-        ready, _, _ = io_select.select([self.proc.stdout], [], [], ANSWER_TIMEOUT)
-        answer = self.proc.stdout.readline().decode() if ready else ""
-        if not answer.endswith("\n"):
-            pytest.fail(f"the fork server did not answer {command!r}:\n{self.errors()}")
-        return answer.split()
+        args = [url, str(journal), UNTIL.isoformat()]
+        super().__init__("tests.billrun.kill_worker", args, stderr)
 
     def start(self, run: int, batch: int) -> None:
         """Fork a worker and wait until it is ready."""
-        answers = [self.ask(f"go {run} {batch}"), self.ask(None)]
-        pids = [int(answer[1]) for answer in answers if answer[0] == "pid"]
-        assert len(pids) == 1 and ["ready"] in answers, (answers, self.errors())
-        self.pid = pids[0]
+        answers = self.fork(f"go {run} {batch}")
+        assert ["ready"] in answers, (answers, self.errors())
 
     def stop(self, kill: bool) -> int:
         """SIGKILL the worker (``kill``) or let it end; its raw wait status."""
@@ -127,20 +88,6 @@ class ForkServer:
         assert answer[0] == "status", answer
         self.pid = None
         return int(answer[1])
-
-    def close(self) -> None:
-        if self.pid is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.pid, signal.SIGKILL)
-        try:
-            self.proc.stdin.close()
-            self.proc.wait(timeout=10)
-        except (OSError, subprocess.TimeoutExpired):
-            self.proc.kill()
-            self.proc.wait()
-        finally:
-            self.proc.stdout.close()
-            self._stderr.close()
 
 
 class Journal:
@@ -171,29 +118,6 @@ class Journal:
             else:
                 assert entry["e"] == "done" and not entry["failures"], entry
         return self
-
-
-def wait_for_backends(url: str, pids: list[int]) -> None:
-    """Wait until the PostgreSQL server processes of a killed worker have ended (a COMMIT
-    sent before the kill may still complete)."""
-    if not pids:
-        return
-    engine = make_engine(url, pool=False)
-    try:
-        deadline = time.monotonic() + ANSWER_TIMEOUT
-        while True:
-            with engine.connect() as connection:
-                alive = connection.execute(
-                    select(func.count())
-                    .select_from(text("pg_stat_activity"))
-                    .where(text("pid = ANY(:pids)").bindparams(pids=pids))
-                ).scalar_one()
-            if not alive:
-                return
-            assert time.monotonic() < deadline, f"server processes {pids} outlive their worker"
-            time.sleep(0.005)
-    finally:
-        engine.dispose()
 
 
 class Progress:
@@ -309,7 +233,7 @@ def test_bill_run_survives_sigkill(db_url, engine, tmp_path):
                 f"{KILLS} kills, or it failed:\n{server.errors()}"
             )
             journal.read()
-            wait_for_backends(db_url, journal.backends.get(run, []))
+            fork_server.wait_for_backends(db_url, journal.backends.get(run, []))
             renewed_after_kill.append(progress.check(engine))
         server.start(KILLS, rng.choice(BATCHES))
         status = server.stop(kill=False)

@@ -46,6 +46,7 @@ from prorata.services import subscriptions
 from prorata.services.access import load_principal
 from prorata.services.errors import Refused
 from prorata.services.subscriptions import ChangeInput
+from tests import fork_server
 
 ZONE = ZoneInfo("America/New_York")
 FIRST = datetime(2024, 2, 16, 10, 0, tzinfo=ZONE)  # the first checkout's instant
@@ -219,23 +220,9 @@ def child(engine, journal_path: str, tenants, run: int, seed: int) -> None:
 def serve(url: str, journal_path: str, tenants: list[tuple[int, int]]) -> None:
     engine = make_engine(url)
     warm(engine, tenants)
-    pid = None
-    for line in sys.stdin:
-        command, *args = line.split()
-        if command == "go":
-            run, seed = int(args[0]), int(args[1])
-            sys.stdout.flush()
-            sys.stderr.flush()
-            pid = os.fork()
-            if pid == 0:
-                child(engine, journal_path, tenants, run, seed)
-            print(f"pid {pid}", flush=True)
-        elif command == "reap":
-            _, status = os.waitpid(pid, 0)
-            print(f"status {status}", flush=True)
-            pid = None
-        else:
-            raise SystemExit(f"unknown command {line!r}")
+    fork_server.serve_forks(
+        lambda args: child(engine, journal_path, tenants, int(args[0]), int(args[1]))
+    )
 
 
 def main(argv: list[str]) -> None:

@@ -34,14 +34,10 @@ new checkout still works and the checks hold again.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import random
-import select as io_select
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter, defaultdict
 from datetime import datetime
@@ -49,7 +45,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 from prorata.adapters import schema as t
 from prorata.adapters.database import make_engine
@@ -59,13 +55,12 @@ from prorata.scenario.loader import parse_scenario
 from prorata.services import subscriptions
 from prorata.services.access import Principal, load_principal
 from prorata.services.subscriptions import ChangeInput
+from tests import fork_server
 from tests.store.world import CATALOG, ZONE, build
 
-REPO = Path(__file__).resolve().parents[2]
 KILLS = 50  # per database
 DELAY = (0.01, 0.25)  # seconds between a worker's being ready and its kill
 SEED = 20240216
-ANSWER_TIMEOUT = 60  # seconds the fork server may take to answer
 
 
 # the world ---------------------------------------------------------------------------------
@@ -123,44 +118,16 @@ def populate(engine) -> list[tuple[int, int]]:
 # the fork server ---------------------------------------------------------------------------
 
 
-class ForkServer:
-    """``crash_worker`` as a subprocess: forks workers on demand and reaps them."""
+class ForkServer(fork_server.ForkServer):
+    """``crash_worker`` as a subprocess: forks checkout workers on demand and reaps them."""
 
     def __init__(self, url: str, journal: Path, tenants, stderr: Path) -> None:
-        self.stderr_path = stderr
-        self._stderr = stderr.open("wb")
         spec = ",".join(f"{tenant}:{user}" for tenant, user in tenants)
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.store.crash_worker", url, str(journal), spec],
-            cwd=REPO,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self._stderr,
-            bufsize=0,
-        )
-        self.pid: int | None = None  # the worker running
-
-    def errors(self) -> str:
-        self._stderr.flush()
-        return self.stderr_path.read_text(errors="replace")[-4000:]
-
-    def ask(self, command: str | None) -> list[str]:
-        """Send ``command`` (if any) and read a line of answer."""
-        if command is not None:
-            self.proc.stdin.write(f"{command}\n".encode())
-            self.proc.stdin.flush()
-        ready, _, _ = io_select.select([self.proc.stdout], [], [], ANSWER_TIMEOUT)
-        answer = self.proc.stdout.readline().decode() if ready else ""
-        if not answer.endswith("\n"):
-            pytest.fail(f"the fork server did not answer {command!r}:\n{self.errors()}")
-        return answer.split()
+        super().__init__("tests.store.crash_worker", [url, str(journal), spec], stderr)
 
     def start(self, run: int, seed: int) -> None:
         """Fork a worker and wait until it has connected and read its state."""
-        answers = [self.ask(f"go {run} {seed}"), self.ask(None)]
-        pids = [int(answer[1]) for answer in answers if answer[0] == "pid"]
-        assert len(pids) == 1, answers
-        self.pid = pids[0]
+        answers = self.fork(f"go {run} {seed}")
         if ["ready"] not in answers:
             self.kill(expect_sigkill=False)
             pytest.fail(f"the worker failed to start:\n{self.errors()}")
@@ -178,21 +145,6 @@ class ForkServer:
         if expect_sigkill and not killed:
             code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else status
             pytest.fail(f"the worker ended by itself (status {code}):\n{self.errors()}")
-
-    def close(self) -> None:
-        """Stop the worker (if any) and the fork server, which exits at end of input."""
-        if self.pid is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.pid, signal.SIGKILL)
-        try:
-            self.proc.stdin.close()
-            self.proc.wait(timeout=10)
-        except (OSError, subprocess.TimeoutExpired):
-            self.proc.kill()
-            self.proc.wait()
-        finally:
-            self.proc.stdout.close()
-            self._stderr.close()
 
 
 # the journal -------------------------------------------------------------------------------
@@ -465,32 +417,6 @@ def check_tenant(connection, tenant: int, journal: Journal) -> dict[str, dict]:
     return responses
 
 
-def wait_for_backends(url: str, pids: list[int]) -> None:
-    """Wait until the PostgreSQL server processes of a killed worker have ended.
-
-    A worker killed after sending COMMIT may still see its transaction commit: the server
-    finishes what it was sent. The crash is over when its server processes are gone.
-    """
-    if not pids:
-        return
-    engine = make_engine(url, pool=False)
-    try:
-        deadline = time.monotonic() + ANSWER_TIMEOUT
-        while True:
-            with engine.connect() as connection:
-                alive = connection.execute(
-                    select(func.count())
-                    .select_from(text("pg_stat_activity"))
-                    .where(text("pid = ANY(:pids)").bindparams(pids=pids))
-                ).scalar_one()
-            if not alive:
-                return
-            assert time.monotonic() < deadline, f"server processes {pids} outlive their worker"
-            time.sleep(0.005)
-    finally:
-        engine.dispose()
-
-
 def check(url: str, tenants, journal: Journal) -> dict[str, dict]:
     """All checks, from a fresh engine, on one snapshot; the responses stored by key."""
     engine = make_engine(url, pool=False)
@@ -555,7 +481,7 @@ def test_checkout_survives_sigkill(db_url, engine, tmp_path):
             time.sleep(rng.uniform(*DELAY))
             server.kill()
             journal.read()
-            wait_for_backends(db_url, journal.backends[run])
+            fork_server.wait_for_backends(db_url, journal.backends[run])
             stored = check(db_url, tenants, journal)  # the restart finds a whole store
     finally:
         server.close()
