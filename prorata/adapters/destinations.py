@@ -9,7 +9,8 @@ the network it runs in (server-side request forgery). Invariants:
 - the request then goes to the first address resolved, with the URL's host in the ``Host``
   header and, for https, as the TLS server name (certificates are still checked against
   it): a DNS answer that changes between the check and the connection (rebinding) cannot
-  send it elsewhere;
+  send it elsewhere. An https connection, verified for one name, is closed after its
+  request (the client pools connections by address, and another name may share it);
 - allowed by default: global unicast addresses (:attr:`ipaddress.IPv4Address.is_global`,
   not multicast); an IPv4-mapped IPv6 address is judged as its IPv4 address. With
   ``private=True`` (``PRORATA_WEBHOOKS_PRIVATE=allow``) every address is allowed:
@@ -124,5 +125,9 @@ class Destinations:
         netloc = literal if parts.port is None else f"{literal}:{parts.port}"
         netloc = f"{userinfo}@{netloc}" if userinfo else netloc
         pinned = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-        extensions = {"sni_hostname": host} if parts.scheme == "https" else {}
-        return Target(pinned, {"Host": host_header}, extensions)
+        if parts.scheme != "https":
+            return Target(pinned, {"Host": host_header})
+        # the connection's certificate was checked for this name; connections are pooled by
+        # address, so one is not kept for a later request naming another host there
+        headers = {"Host": host_header, "Connection": "close"}
+        return Target(pinned, headers, {"sni_hostname": host})

@@ -424,12 +424,11 @@ def test_a_paused_endpoint_keeps_its_pending_deliveries_and_misses_new_events(
 
 def test_redirects_and_transport_errors_are_failed_attempts(world, dispatchers, clock):
     answers = iter([httpx.Response(302, headers={"Location": "https://elsewhere/"})])
-    sent: list[tuple[str, str, str | None]] = []
+    sent: list[tuple[str, str, str | None, str]] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
-        sent.append(
-            (str(request.url), request.headers["host"], request.extensions.get("sni_hostname"))
-        )
+        sni = request.extensions.get("sni_hostname")
+        sent.append((str(request.url), request.headers["host"], sni, request.headers["connection"]))
         try:
             return next(answers)
         except StopIteration:
@@ -456,7 +455,8 @@ def test_redirects_and_transport_errors_are_failed_attempts(world, dispatchers, 
         (None, "ReadTimeout"),
     ]
     # sent to the address checked, under the endpoint's name (Host, TLS server name)
-    assert sent == [("https://93.184.216.34/", "hooks.example.com", "hooks.example.com")] * 2
+    name = "hooks.example.com"
+    assert sent == [("https://93.184.216.34/", name, name, "close")] * 2
 
 
 def test_run_forever_survives_errors_and_stops_when_asked(world, receiver, clock):

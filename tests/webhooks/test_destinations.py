@@ -68,7 +68,7 @@ def test_the_request_goes_to_the_address_checked_under_the_endpoint_name():
     target = Destinations(resolver=resolver).target("https://ops:pw@Hooks.Example:8443/in?x=1")
     assert asked == [("hooks.example", 8443)]
     assert target.url == "https://ops:pw@[2606:4700::6810:84e5]:8443/in?x=1"
-    assert target.headers == {"Host": "Hooks.Example:8443"}
+    assert target.headers == {"Host": "Hooks.Example:8443", "Connection": "close"}
     assert target.extensions == {"sni_hostname": "hooks.example"}
     plain = Destinations(resolver=lambda host, port: ["93.184.216.34"]).target("http://a.example/")
     assert (plain.url, plain.headers, plain.extensions) == (
