@@ -106,7 +106,7 @@ class Destinations:
         port = port or (443 if parts.scheme == "https" else 80)
         try:
             addresses = [ipaddress.ip_address(a.split("%")[0]) for a in self.resolver(host, port)]
-        except (OSError, UnicodeError) as exc:
+        except (OSError, UnicodeError, ValueError) as exc:  # ValueError: not an address
             raise DestinationRefused(f"{host} does not resolve: {exc}") from exc
         if not addresses:
             raise DestinationRefused(f"{host} resolves to no address")

@@ -84,6 +84,8 @@ def test_names_that_do_not_resolve_and_unreadable_urls_are_refused():
 
     with pytest.raises(DestinationRefused, match="does not resolve"):
         Destinations(resolver=nowhere).target("https://nowhere.invalid/")
+    with pytest.raises(DestinationRefused, match="does not resolve"):
+        Destinations(resolver=lambda host, port: ["not-an-address"]).target("https://odd.example/")
     with pytest.raises(DestinationRefused, match="resolves to no address"):
         Destinations(resolver=lambda host, port: []).target("https://empty.example/")
     with pytest.raises(DestinationRefused, match="cannot be read"):
