@@ -505,6 +505,9 @@ def entry_points(stats: pstats.Stats) -> list[tuple[str, float]]:
 
 
 def profile(url: str, n: int, batch: int, together: bool = True) -> tuple[Summary, float]:
+    from prorata.entrypoints.cli import worker_gc
+
+    worker_gc()  # as a bill-run worker process runs
     engine = make_engine(url)
     profiler = cProfile.Profile()
     began = time.perf_counter()
