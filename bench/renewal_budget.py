@@ -44,13 +44,15 @@ from sqlalchemy import func, select
 
 from prorata.adapters import codec
 from prorata.adapters import schema as t
+from prorata.adapters.batch_reading import read_batch
 from prorata.adapters.database import make_engine, migrate
 from prorata.adapters.store import account_from_row, load_config
 from prorata.core.changes import Context
-from prorata.core.documents import Invoice, LedgerEntry
+from prorata.core.documents import LedgerEntry
 from prorata.core.money import Money
 from prorata.entrypoints.cli import worker_gc
 from prorata.services.bill_run import Summary, new_run_id, run_until_done
+from prorata.services.bill_run import _count as count_renewals
 from prorata.services.billing import Billing
 from prorata.services.book import Book
 
@@ -117,43 +119,24 @@ def bill_run_cpu(source: Path, folder: Path, tries: int) -> tuple[float, float, 
 
 
 def states_and_billing(engine) -> tuple[list[str], Callable[[Book], Billing], object]:
-    """Each subscription's stored state (its newest terms), and how to make a Billing of the
-    tenant over a book."""
+    """Each subscription's stored state, read as a bill-run batch reads it
+    (:func:`~prorata.adapters.batch_reading.read_batch`), and how to make a Billing of the
+    tenant over a book that starts with the accounts' credit as read."""
     with engine.connect() as connection:
         tenant = connection.execute(select(t.tenants.c.id)).scalar_one()
         config = load_config(connection, tenant)
-        accounts = {
-            row.key: account_from_row(row) for row in connection.execute(select(t.accounts))
-        }
-        terms = t.subscription_terms.c
-        newest = (
-            select(terms.subscription_id, func.max(terms.version).label("version"))
-            .group_by(terms.subscription_id)
-            .subquery()
-        )
-        texts = list(
-            connection.execute(
-                select(terms.state).join(
-                    newest,
-                    (terms.subscription_id == newest.c.subscription_id)
-                    & (terms.version == newest.c.version),
-                )
-            ).scalars()
-        )
-        balances = connection.execute(
-            select(
-                t.accounts.c.key,
-                t.ledger_entries.c.currency,
-                func.sum(t.ledger_entries.c.amount_minor),
-            )
-            .join(t.accounts, t.accounts.c.id == t.ledger_entries.c.account_id)
-            .group_by(t.accounts.c.key, t.ledger_entries.c.currency)
-        ).all()
+        batch = read_batch(connection, connection.execute(select(t.subscriptions.c.id)).scalars())
+    texts = [row.state for row in batch.states.values()]
+    accounts = {row.key: account_from_row(row) for row in batch.accounts.values()}
+    keys = {row.id: row.key for row in batch.accounts.values()}
 
     def billing(book: Book) -> Billing:
         book.record_entries(
-            LedgerEntry(UNTIL, key, Money.from_minor(minor, currency), "opening", "credit_added")
-            for key, currency, minor in balances
+            LedgerEntry(
+                UNTIL, keys[account], Money.from_minor(units, currency), "opening", "credit_added"
+            )
+            for (account, currency), units in batch.balances.items()
+            if units
         )
         return Billing(
             Context(config.catalog, config.policy, accounts), book, config.policy.rounding
@@ -178,13 +161,12 @@ def core_cpu(texts: list[str], billing_over, zone, tries: int) -> tuple[float, S
         gc.collect()
         gc.freeze()  # the decoded states are not this part's garbage to traverse (kept)
         began = time.process_time()
-        renewals = sum(len(billing.catch_up(sub.id, until)) for sub in subs)
-        best = min(best, (time.process_time() - began) / renewals)
-        done = Summary(subscriptions=len(subs), renewals=renewals)
-        for doc in book.documents:
-            if isinstance(doc, Invoice):
-                done.invoices += 1
-                done.totals[doc.currency] = done.totals.get(doc.currency, 0) + doc.total.minor
+        outcomes = [billing.catch_up(sub.id, until) for sub in subs]
+        spent = time.process_time() - began
+        done = Summary()
+        for renewed in outcomes:  # counted as the bill run counts its renewals
+            count_renewals(done, renewed, keep=False)
+        best = min(best, spent / done.renewals)
     return best, done
 
 
