@@ -68,3 +68,12 @@ def test_bad_policies_name_the_key(spec, path, fragment):
         build_policy(spec)
     assert error.value.path == path
     assert fragment in error.value.message
+
+
+def test_pending_lines_wait_for_the_renewal_unless_the_preset_says_otherwise():
+    assert build_policy(None).pending_lines == "renewal"
+    assert build_policy("chargebee").pending_lines == "renewal"
+    assert build_policy("stripe").pending_lines == "any_invoice"
+    with pytest.raises(PolicyError) as error:
+        build_policy({"pending_lines": "never"})
+    assert error.value.path == "policy.pending_lines"

@@ -221,9 +221,8 @@ def evaluate(
     kinds, primary = classify(policy, ctx.catalog, sub.items, items)
     if primary is None:
         return refuse(ctx, sub, "no_change")
-    if sub.cancel_at is not None and ctx.catalog.plan(items[0].plan).period != main_period(
-        ctx, sub
-    ):
+    new_cycle = ctx.catalog.plan(items[0].plan).period != main_period(ctx, sub)
+    if sub.cancel_at is not None and (new_cycle or change.anchor == "reset"):
         # a new billing cycle would bill time past the end the customer asked for
         return refuse(
             ctx,
@@ -273,24 +272,29 @@ def quote_immediate(
     rule = policy.rule(kind)
 
     schedule, new_period, charge_period = sub.schedule, period, period
-    if old_plan.period != new_plan.period:
-        anchor = (change.anchor if change else None) or policy.rule("period_change").anchor
-        if anchor == "reset" or pr.unit == "none":
-            schedule = Schedule.starting(t, new_plan.period, t.day)
-            new_period = charge_period = (t, schedule.boundary(1))
-        else:
-            schedule = Schedule.starting(t, new_plan.period, sub.schedule.billing_day)
-            charge_period = schedule.period_containing(t)
-            new_period = (charge_period[0], charge_period[1])
+    asked = change.anchor if change else None
+    anchor = asked or policy.rule("period_change").anchor
+    new_cycle = old_plan.period != new_plan.period
+    # a new billing period from the change: a new cycle with the anchor reset (or nothing
+    # to prorate), or any change that asks for `anchor: reset` (Stripe billing_cycle_anchor=now)
+    restart = asked == "reset" or (new_cycle and (anchor == "reset" or pr.unit == "none"))
+    if restart:
+        schedule = Schedule.starting(t, new_plan.period, t.day)
+        new_period = charge_period = (t, schedule.boundary(1))
+    elif new_cycle:
+        schedule = Schedule.starting(t, new_plan.period, sub.schedule.billing_day)
+        charge_period = schedule.period_containing(t)
+        new_period = (charge_period[0], charge_period[1])
     remaining = (t, sub.period_end)
     charge_span = (t, new_period[1])
 
-    changed_old = [i for i in sub.items if i not in items or kind == "period_change"]
-    changed_new = [i for i in items if i not in sub.items or kind == "period_change"]
+    every_item = kind == "period_change" or restart
+    changed_old = [i for i in sub.items if i not in items or every_item]
+    changed_new = [i for i in items if i not in sub.items or every_item]
     segments = tuple(s for s in sub.segments if s.end > t)
     lines: list[Line] = []
-    prorate = pr.unit != "none" or kind == "period_change"
-    if pr.lines == "difference" and kind != "period_change" and prorate:
+    prorate = pr.unit != "none" or every_item
+    if pr.lines == "difference" and not every_item and prorate:
         lines.extend(_difference_line(sub, changed_old, changed_new, remaining, period, pricing))
     elif prorate:
         for item in changed_old:
@@ -326,6 +330,14 @@ def quote_immediate(
         segments=kept_segments + new_segments,
         term=_term_after(sub, new_period) if new_period != period else sub.term,
     )
+    if restart:
+        # a period that starts now is billed in advance now, whatever the kind's rule says
+        rule = replace(rule, invoice="now")
+    routing = route(lines, rule)
+    if policy.pending_lines == "any_invoice" and routing.invoice and sub.pending_lines:
+        # the lines an earlier change left for later go on this invoice (Stripe)
+        routing = replace(routing, invoice=(*sub.pending_lines, *routing.invoice))
+        state = state.evolve(pending_lines=())
     return Quote(
         kind,
         kinds,
@@ -333,7 +345,7 @@ def quote_immediate(
         None,
         at,
         lines=tuple(lines),
-        routing=route(lines, rule),
+        routing=routing,
         subscription=state,
         refers_to=sub.last_invoice(),
     )

@@ -123,6 +123,10 @@ SCHEMA: dict[str, Any] = {
     },
     # extension: retries of a failed collection and what follows the last one
     "dunning": {"retry_days": _day_offsets, "final": _choice("suspend", "cancel", "keep")},
+    # extension: which invoice bills the lines a change left for later (`invoice:
+    # next_invoice`): the next renewal only, or the next invoice issued for the subscription
+    # (a change invoiced now, a new billing period, a final invoice), as Stripe does
+    "pending_lines": _choice("renewal", "any_invoice"),
 }
 SCHEMA["period_change"]["anchor"] = _choice("keep", "reset")
 
@@ -153,6 +157,7 @@ DEFAULTS: dict[str, Any] = {
     "authorized_roles": ["owner", "billing_contact", "support", "account_manager"],
     "payment": {"change": "immediately", "pending_hours": 23},
     "dunning": {"retry_days": [3, 5, 7], "final": "suspend"},
+    "pending_lines": "renewal",
 }
 
 
@@ -200,6 +205,7 @@ class Policy:
     # with defaults: a policy stored before these keys existed still decodes
     payment: PaymentChange = field(default_factory=PaymentChange)
     dunning: Dunning = field(default_factory=Dunning)
+    pending_lines: str = "renewal"
 
     def rule(self, kind: str) -> ChangeRule:
         return self.rules[kind]
@@ -270,6 +276,7 @@ def _build(name: str, merged: Mapping[str, Any]) -> Policy:
         authorized_roles=frozenset(merged["authorized_roles"]),
         payment=PaymentChange(payment["change"], payment["pending_hours"]),
         dunning=Dunning(tuple(dunning["retry_days"]), dunning["final"]),
+        pending_lines=merged.get("pending_lines", DEFAULTS["pending_lines"]),
         source=merged,
     )
 

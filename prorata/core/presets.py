@@ -98,17 +98,27 @@ PRESETS: dict[str, dict[str, Any]] = {
         "cancel": _CANCEL_AT_PERIOD_END,
         "authorized_roles": ["owner", "billing_contact", "support", "account_manager"],
     },
-    # Stripe Billing (classic billing mode, proration_behavior=create_prorations): prorated to
-    # the second over the period's real length; the unused time of the old price is credited
-    # at today's price and the new price charged for the rest of the period, as two separate
-    # lines, each rounded to the minor unit; the proration items wait for the next invoice
-    # (`invoice: now` is `always_invoice`). A change of interval resets the billing cycle
-    # anchor to now, credits unused time and invoices the new full period at once. A negative
-    # invoice goes to the customer's credit balance. Cancelling at period end prorates nothing.
+    # Stripe Billing (classic billing mode). Prorated to the second over the period's real
+    # length. A change replaces the item: the unused time of the old price and quantity is
+    # credited at the item's current price (classic mode; flexible mode credits what was
+    # billed, not modelled) and the new price and quantity charged for the rest of the
+    # period, two lines each rounded to the minor unit. proration_behavior: create_prorations
+    # is `invoice: next_invoice` (the items wait for the next invoice), always_invoice is
+    # `invoice: now`, none is `proration: {unit: none}` on the change. Pending items go on the
+    # next invoice issued for the subscription, whichever it is (`pending_lines:
+    # any_invoice`): a renewal, an always_invoice change, a new billing period, a final
+    # invoice. A change of interval credits unused time, resets the billing cycle anchor to
+    # now and invoices the new full period at once; `anchor: reset` on any change is
+    # billing_cycle_anchor=now (a new period from the change, invoiced at once). A negative
+    # invoice goes to the customer's credit balance, applied to later invoices. Cancelling at
+    # period end prorates nothing and bills the pending items at the end; an immediate
+    # cancellation is `cancel: {timing: immediate}` with prorate as `credit: account_credit`
+    # and invoice_now as `invoice: now` (with `next_invoice` the pending items are removed).
     "stripe": {
         "proration": {"unit": "second", "credit_from": "price", "lines": "separate"},
         **_changes("account_credit", invoice="next_invoice", period_change={"invoice": "now"}),
         "cancel": _CANCEL_AT_PERIOD_END,
+        "pending_lines": "any_invoice",
     },
     # Kill Bill: in-advance billing by day, end date exclusive; the time ratio is rounded to
     # 9 digits half-up, then each amount half-up. An immediate change repairs the old item (a
@@ -152,11 +162,21 @@ PRESETS: dict[str, dict[str, Any]] = {
             "change_day": "used",
         },
     },
-    # Chargebee (day-based billing mode): immediate changes prorated by day over the current
-    # term, the change day counted as unused; the credit for unused time is a credit note
-    # (refundable credit once the term's invoice is paid); the new terms' prorated charge is
-    # invoiced at once and consumes that credit; what is left is applied to later invoices.
-    # A new billing period resets the term.
+    # Chargebee, day-based billing mode ("Billing Mode & Proration"): immediate changes
+    # prorated by day over the current term, the change day counted as unused; the site's
+    # default millisecond-based mode is `proration: {unit: second}`. The old terms' unused
+    # time (the whole old quantity) is credited and the new terms charged for the rest of
+    # the term. The credit is a credit note to the customer's credits (refundable: the
+    # term's invoice is paid); the new terms' charge is invoiced at once and consumes it
+    # (invoice_immediately=false is `invoice: next_invoice`: unbilled charges on the
+    # renewal); what is left is applied to later invoices. An adjustment credit note
+    # against an unpaid invoice is not modelled (see
+    # scenarios/presets/chargebee-adjustment-unpaid-derived.yaml.pending). A plan of
+    # another billing period starts a new term on the change day. Immediate cancellation
+    # credits the unused days (credit_option prorate; `credit: none` for none; the date of
+    # cancellation unbilled unless `cancel: {change_day: used}`); unbilled charges are
+    # invoiced (`invoice: now`) or deleted (`next_invoice`). Each line is rounded half-up
+    # (the docs do not say how Chargebee rounds).
     "chargebee": {
         "proration": {"unit": "day", "basis": "actual", "change_day": "remaining"},
         **_changes("credit_note"),
