@@ -105,6 +105,9 @@ _RULE_SCHEMA = {
 
 SCHEMA: dict[str, Any] = {
     "classify": _choice("tier", "price"),
+    # extension: how many weeks make a year when prices of different periods are compared
+    # (``365/7`` calendar weeks; ``52``, Lago's Plan#yearly_amount_cents)
+    "classify_weeks_per_year": _choice("365/7", "52"),
     "rounding": _choice("half_up", "half_even"),
     "proration": _PRORATION_SCHEMA,
     **{kind: dict(_RULE_SCHEMA) for kind in CHANGE_KINDS},
@@ -128,6 +131,7 @@ SCHEMA["period_change"]["anchor"] = _choice("keep", "reset")
 
 DEFAULTS: dict[str, Any] = {
     "classify": "tier",
+    "classify_weeks_per_year": "365/7",
     "rounding": "half_up",
     "proration": {
         "unit": "day",
@@ -200,6 +204,7 @@ class Policy:
     # with defaults: a policy stored before these keys existed still decodes
     payment: PaymentChange = field(default_factory=PaymentChange)
     dunning: Dunning = field(default_factory=Dunning)
+    classify_weeks_per_year: str = "365/7"
 
     def rule(self, kind: str) -> ChangeRule:
         return self.rules[kind]
@@ -270,6 +275,7 @@ def _build(name: str, merged: Mapping[str, Any]) -> Policy:
         authorized_roles=frozenset(merged["authorized_roles"]),
         payment=PaymentChange(payment["change"], payment["pending_hours"]),
         dunning=Dunning(tuple(dunning["retry_days"]), dunning["final"]),
+        classify_weeks_per_year=merged.get("classify_weeks_per_year", "365/7"),
         source=merged,
     )
 

@@ -131,7 +131,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         **_changes("account_credit", anchor="keep"),
         "cancel": {"timing": "end_of_term", "invoice": "now", "credit": "account_credit"},
     },
-    # Lago: plans are ordered by price per year (equal counts as an upgrade). An upgrade is
+    # Lago: plans are ordered by price per year (equal counts as an upgrade), a weekly plan
+    # counted as 52 weeks (Plan#yearly_amount_cents: x1 yearly, x2 semiannual, x4 quarterly,
+    # x12 monthly, else x52). An upgrade is
     # immediate: a credit note for the unused days of the old plan (the change day counted as
     # unused) and an invoice for the new plan by day from the change day to the end of the
     # period. A downgrade waits for the end of the period and credits nothing. Day price =
@@ -139,6 +141,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # the termination day.
     "lago": {
         "classify": "price",
+        "classify_weeks_per_year": "52",
         "proration": {"unit": "day", "basis": "actual", "change_day": "remaining"},
         **_changes(
             "credit_note",
