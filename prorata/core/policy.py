@@ -85,7 +85,8 @@ def _day_offsets(path: str, value: Any) -> Any:
 
 _PRORATION_SCHEMA = {
     "unit": _choice("day", "second", "none"),
-    "basis": _choice("actual", "30/360"),
+    # fixed_30: Kill Bill's org.killbill.invoice.proration.fixed.days = 30 (see calendar.py)
+    "basis": _choice("actual", "30/360", "fixed_30"),
     "change_day": _choice("remaining", "used"),
     "credit_from": _choice("price", "billed"),
     "ratio_digits": _int(0, nullable=True),

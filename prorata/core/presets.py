@@ -116,8 +116,11 @@ PRESETS: dict[str, dict[str, Any]] = {
     # what remains of it) and bills the new plan prorated up to the next billing-cycle day, on
     # one invoice; a negative total becomes account credit (CBA). The billing-cycle day is kept
     # (`anchor: keep`): a longer plan's first period ends on the first billing-cycle date on or
-    # after the change. `proration.basis: 30/360` is its fixed-30-days mode. An immediate
-    # cancellation is a repair alone.
+    # after the change. Its fixed-30-days mode (org.killbill.invoice.proration.fixed.days =
+    # 30) is `proration.basis: fixed_30` (InvoiceDateUtils: a stretch within a month counts
+    # its days, one into the next month loses the start month's excess over 30, the period
+    # counts 30). The ratio's 9 digits are KillBillMoney.MAX_SCALE (InvoiceDateUtils
+    # .calculateProrationBetweenDates). An immediate cancellation is a repair alone.
     "killbill": {
         "rounding": "half_up",
         "proration": {
