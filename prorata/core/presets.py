@@ -141,13 +141,16 @@ PRESETS: dict[str, dict[str, Any]] = {
     # unused) and an invoice for the new plan by day from the change day to the end of the
     # period. A downgrade waits for the end of the period and credits nothing. Day price =
     # amount / actual days of the period. An immediate termination credits the days after
-    # the termination day.
+    # the termination day. The plan that replaces another keeps its subscription date and
+    # billing time (PlanUpgradeService), so a change of interval keeps the billing day
+    # (`anchor: keep`) and bills the new plan by day to the next boundary.
     "lago": {
         "classify": "price",
         "classify_weeks_per_year": "52",
         "proration": {"unit": "day", "basis": "actual", "change_day": "remaining"},
         **_changes(
             "credit_note",
+            anchor="keep",
             downgrade={"timing": "end_of_term", "credit": "none"},
             quantity_decrease={"timing": "end_of_term", "credit": "none"},
         ),
