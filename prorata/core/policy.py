@@ -85,7 +85,8 @@ def _day_offsets(path: str, value: Any) -> Any:
 
 _PRORATION_SCHEMA = {
     "unit": _choice("day", "second", "none"),
-    "basis": _choice("actual", "30/360"),
+    # fixed_30: Kill Bill's org.killbill.invoice.proration.fixed.days = 30 (see calendar.py)
+    "basis": _choice("actual", "30/360", "fixed_30"),
     "change_day": _choice("remaining", "used"),
     "credit_from": _choice("price", "billed"),
     "ratio_digits": _int(0, nullable=True),
@@ -105,6 +106,9 @@ _RULE_SCHEMA = {
 
 SCHEMA: dict[str, Any] = {
     "classify": _choice("tier", "price"),
+    # extension: how many weeks make a year when prices of different periods are compared
+    # (``365/7`` calendar weeks; ``52``, Lago's Plan#yearly_amount_cents)
+    "classify_weeks_per_year": _choice("365/7", "52"),
     "rounding": _choice("half_up", "half_even"),
     "proration": _PRORATION_SCHEMA,
     **{kind: dict(_RULE_SCHEMA) for kind in CHANGE_KINDS},
@@ -132,6 +136,7 @@ SCHEMA["period_change"]["anchor"] = _choice("keep", "reset")
 
 DEFAULTS: dict[str, Any] = {
     "classify": "tier",
+    "classify_weeks_per_year": "365/7",
     "rounding": "half_up",
     "proration": {
         "unit": "day",
@@ -206,6 +211,7 @@ class Policy:
     payment: PaymentChange = field(default_factory=PaymentChange)
     dunning: Dunning = field(default_factory=Dunning)
     pending_lines: str = "renewal"
+    classify_weeks_per_year: str = "365/7"
 
     def rule(self, kind: str) -> ChangeRule:
         return self.rules[kind]
@@ -277,6 +283,7 @@ def _build(name: str, merged: Mapping[str, Any]) -> Policy:
         payment=PaymentChange(payment["change"], payment["pending_hours"]),
         dunning=Dunning(tuple(dunning["retry_days"]), dunning["final"]),
         pending_lines=merged.get("pending_lines", DEFAULTS["pending_lines"]),
+        classify_weeks_per_year=merged.get("classify_weeks_per_year", "365/7"),
         source=merged,
     )
 

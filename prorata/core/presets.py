@@ -126,8 +126,11 @@ PRESETS: dict[str, dict[str, Any]] = {
     # what remains of it) and bills the new plan prorated up to the next billing-cycle day, on
     # one invoice; a negative total becomes account credit (CBA). The billing-cycle day is kept
     # (`anchor: keep`): a longer plan's first period ends on the first billing-cycle date on or
-    # after the change. `proration.basis: 30/360` is its fixed-30-days mode. An immediate
-    # cancellation is a repair alone.
+    # after the change. Its fixed-30-days mode (org.killbill.invoice.proration.fixed.days =
+    # 30) is `proration.basis: fixed_30` (InvoiceDateUtils: a stretch within a month counts
+    # its days, one into the next month loses the start month's excess over 30, the period
+    # counts 30). The ratio's 9 digits are KillBillMoney.MAX_SCALE (InvoiceDateUtils
+    # .calculateProrationBetweenDates). An immediate cancellation is a repair alone.
     "killbill": {
         "rounding": "half_up",
         "proration": {
@@ -141,17 +144,23 @@ PRESETS: dict[str, dict[str, Any]] = {
         **_changes("account_credit", anchor="keep"),
         "cancel": {"timing": "end_of_term", "invoice": "now", "credit": "account_credit"},
     },
-    # Lago: plans are ordered by price per year (equal counts as an upgrade). An upgrade is
+    # Lago: plans are ordered by price per year (equal counts as an upgrade), a weekly plan
+    # counted as 52 weeks (Plan#yearly_amount_cents: x1 yearly, x2 semiannual, x4 quarterly,
+    # x12 monthly, else x52). An upgrade is
     # immediate: a credit note for the unused days of the old plan (the change day counted as
     # unused) and an invoice for the new plan by day from the change day to the end of the
     # period. A downgrade waits for the end of the period and credits nothing. Day price =
     # amount / actual days of the period. An immediate termination credits the days after
-    # the termination day.
+    # the termination day. The plan that replaces another keeps its subscription date and
+    # billing time (PlanUpgradeService), so a change of interval keeps the billing day
+    # (`anchor: keep`) and bills the new plan by day to the next boundary.
     "lago": {
         "classify": "price",
+        "classify_weeks_per_year": "52",
         "proration": {"unit": "day", "basis": "actual", "change_day": "remaining"},
         **_changes(
             "credit_note",
+            anchor="keep",
             downgrade={"timing": "end_of_term", "credit": "none"},
             quantity_decrease={"timing": "end_of_term", "credit": "none"},
         ),
