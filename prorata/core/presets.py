@@ -34,9 +34,12 @@ PRESETS: dict[str, dict[str, Any]] = {
     # credits nothing: the lower price applies from the next due date. Plans with
     # `fulfillment: manual` are billed when ordered and wait for a person. Cancellation is a
     # request effective at the end of the period. A change of billing cycle credits the
-    # unused time of the old cycle against the new one.
+    # unused time of the old cycle against the new one. From a free plan the new plan starts
+    # a new cycle on the change day, billed in full: WHMCS does this for every free product
+    # and it is not a setting (docs.whmcs.com/products/upgrades-and-downgrades, "Free to
+    # Paid Products"); the seed, silent on free plans, does not say otherwise.
     "kajoom": {
-        "proration": {"lines": "difference"},
+        "proration": {"lines": "difference", "from_free": "new_period"},
         **_changes("none", period_change={"credit": "account_credit"}),
         "cancel": _CANCEL_AT_PERIOD_END,
     },
