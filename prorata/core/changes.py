@@ -417,6 +417,10 @@ def _cycle_difference_line(sub, old_items, new_items, remaining, period, pricing
     r_new = ratio_for(remaining, new_cycle, pricing)
     r_old = ratio_for(remaining, period, pricing)
     exact = Fraction(new_value) * r_new - Fraction(old_value) * r_old
+    if pricing.policy.rule("period_change").equal_monthly == "nothing" and _same_monthly(
+        catalog, old_items, new_items, old_value, new_value, pricing
+    ):
+        exact = Fraction(0)
     main = new_items[0]
     line = period_line("proration", sub.id, main, remaining, new_cycle, pricing, value=new_value)
     pr = pricing.policy.proration
@@ -444,6 +448,18 @@ def _cycle_difference_line(sub, old_items, new_items, remaining, period, pricing
         fraction=r_new,
         explanation=wording.explain_difference(*parts, pricing.locale, pricing.policy.rounding),
     )
+
+
+def _same_monthly(catalog, old_items, new_items, old_value, new_value, pricing) -> bool:
+    """Whether the old and new terms cost the same per month, each rounded to the minor
+    unit (month-based billing cycles only)."""
+    old_months = catalog.plan(old_items[0].plan).period.months if old_items else 0
+    new_months = catalog.plan(new_items[0].plan).period.months if new_items else 0
+    if not old_months or not new_months:
+        return False
+    old_rate = pricing.amount(Decimal(old_value) / old_months)
+    new_rate = pricing.amount(Decimal(new_value) / new_months)
+    return old_rate == new_rate
 
 
 def route(lines, rule) -> Routing:

@@ -131,6 +131,10 @@ SCHEMA: dict[str, Any] = {
 # rest of the period is charged at the new cycle's price per day (over the new cycle that
 # ends there) less the old price per day, and the new cycle starts at that end
 SCHEMA["period_change"]["anchor"] = _choice("keep", "reset", "due_date")
+# with anchor due_date: ``prorate`` charges the difference as above; ``nothing`` charges and
+# credits nothing when the old and new prices per month, each rounded to the cent, are equal
+# (WHMCS then prices the new cycle as the old price per day over the new cycle's days)
+SCHEMA["period_change"]["equal_monthly"] = _choice("prorate", "nothing")
 
 DEFAULTS: dict[str, Any] = {
     "classify": "tier",
@@ -195,6 +199,7 @@ class ChangeRule:
     after_approval: str = "immediate"
     change_day: str | None = None
     anchor: str = "reset"
+    equal_monthly: str = "prorate"
 
 
 @dataclass(frozen=True)
@@ -261,6 +266,7 @@ def _build(name: str, merged: Mapping[str, Any]) -> Policy:
             after_approval=raw.get("after_approval", "immediate"),
             change_day=raw.get("change_day"),
             anchor=raw.get("anchor", "reset"),
+            equal_monthly=raw.get("equal_monthly", "prorate"),
         )
     pr = merged["proration"]
     return Policy(

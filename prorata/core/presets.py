@@ -44,21 +44,23 @@ PRESETS: dict[str, dict[str, Any]] = {
         "cancel": _CANCEL_AT_PERIOD_END,
     },
     # WHMCS (docs.whmcs.com/products/upgrades-and-downgrades, formerly
-    # Automated_Upgrades_and_Downgrades): a change is effective at once and the next due date
-    # does not move. Payable = new price per day x days to the next due date - old price per
-    # day x the same days, where a price per day is the recurring amount over the days of
-    # its billing cycle (actual days of the cycle that ends on the next due date) and the
-    # days to the next due date count the change day; only the result is rounded (to the
-    # cent, half away from zero). "Credit on Downgrade" is on: a negative result goes to the
-    # client's credit balance. A change of billing cycle keeps the next due date too: the
-    # rest of the period is charged at the new cycle's price per day (over the new cycle's
-    # days ending on the next due date) less the old one's, and the new cycle's periods start
-    # from that date. From a free product the next due date becomes one billing cycle after
-    # the change and the new price is billed in full. An upgrade or downgrade order is carried
-    # out once its invoice is paid (an unpaid upgrade invoice leaves the service as it was).
+    # Automated_Upgrades_and_Downgrades): a change is effective at once and the next due date does
+    # not move. Payable = new price per day x days to the next due date - old price per day x the
+    # same days, where a price per day is the recurring amount over the days of its billing cycle
+    # (actual days of the cycle that ends on the next due date) and the days to the next due date
+    # count the change day; only the result is rounded (to the cent, half away from zero). "Credit
+    # on Downgrade" is on: a negative result goes to the client's credit balance. A change of
+    # billing cycle keeps the next due date too: the rest of the period is charged at the new
+    # cycle's price per day (over the new cycle's days ending on the next due date) less the old
+    # one's, and the new cycle's periods start from that date; when both cost the same per month (to
+    # the cent) nothing is charged (WHMCS's upgrade calculation, SumUpPackageUpgradeOrder). From a
+    # free product the next due date becomes one billing cycle after the change and the new price is
+    # billed in full. An upgrade or downgrade order is carried out once its invoice is paid; an
+    # unpaid one is cancelled when the renewal is invoiced. Cancellation requests: end of billing
+    # period (or immediate), no credit.
     "whmcs": {
         "proration": {"lines": "difference", "from_free": "new_period"},
-        **_changes("account_credit", anchor="due_date"),
+        **_changes("account_credit", anchor="due_date", period_change={"equal_monthly": "nothing"}),
         "cancel": _CANCEL_AT_PERIOD_END,
         "payment": {"change": "on_payment"},
     },
