@@ -42,6 +42,18 @@ def test_preset_values_that_define_each_system():
     assert build_policy("kajoom").rule("downgrade").credit == "none"
     assert build_policy("whmcs").rule("downgrade").credit == "account_credit"
     assert build_policy("groupdocs").licence_early_days == 90
+    assert build_policy("whmcs").proration.from_free == "new_period"
+    assert build_policy("whmcs").rule("period_change").anchor == "due_date"
+    assert build_policy("whmcs").rule("period_change").equal_monthly == "nothing"
+
+
+def test_keys_added_later_default_to_the_earlier_behaviour():
+    policy = build_policy(None)
+    assert policy.proration.from_free == "prorate"
+    assert policy.rule("period_change").anchor == "reset"
+    assert policy.rule("period_change").equal_monthly == "prorate"
+    with pytest.raises(PolicyError, match=r"policy\.proration\.from_free"):
+        build_policy({"proration": {"from_free": "always"}})
 
 
 def test_overrides_merge_on_top_of_a_preset():

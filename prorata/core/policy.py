@@ -92,6 +92,8 @@ _PRORATION_SCHEMA = {
     "ratio_digits": _int(0, nullable=True),
     # extension: how a prorated change is itemised (see Proration.lines)
     "lines": _choice("separate", "difference"),
+    # extension: a change from terms that cost nothing (see Proration.from_free)
+    "from_free": _choice("prorate", "new_period"),
 }
 
 _RULE_SCHEMA = {
@@ -132,7 +134,15 @@ SCHEMA: dict[str, Any] = {
     # (a change invoiced now, a new billing period, a final invoice), as Stripe does
     "pending_lines": _choice("renewal", "any_invoice"),
 }
-SCHEMA["period_change"]["anchor"] = _choice("keep", "reset")
+# where the periods of a new billing cycle fall: ``reset`` starts one on the change day;
+# ``keep`` keeps the billing day; ``due_date`` (WHMCS) keeps the current period's end: the
+# rest of the period is charged at the new cycle's price per day (over the new cycle that
+# ends there) less the old price per day, and the new cycle starts at that end
+SCHEMA["period_change"]["anchor"] = _choice("keep", "reset", "due_date")
+# with anchor due_date: ``prorate`` charges the difference as above; ``nothing`` charges and
+# credits nothing when the old and new prices per month, each rounded to the cent, are equal
+# (WHMCS then prices the new cycle as the old price per day over the new cycle's days)
+SCHEMA["period_change"]["equal_monthly"] = _choice("prorate", "nothing")
 
 DEFAULTS: dict[str, Any] = {
     "classify": "tier",
@@ -145,6 +155,7 @@ DEFAULTS: dict[str, Any] = {
         "credit_from": "price",
         "ratio_digits": None,
         "lines": "separate",
+        "from_free": "prorate",
     },
     "upgrade": {"timing": "immediate", "invoice": "now", "credit": "account_credit"},
     "downgrade": {"timing": "end_of_term", "invoice": "now", "credit": "none"},
@@ -173,6 +184,12 @@ class Proration:
     ``lines``: ``separate`` shows a credit for the old terms and a charge for the new terms
     over the same stretch (each rounded once); ``difference`` shows one line, the difference
     of the two, rounded once (WHMCS, Kajoom, GroupDocs, Aircall).
+
+    ``from_free``: what a change does when the subscription's terms before it cost nothing
+    (every item priced 0). ``prorate``: as any change, over the rest of the current period.
+    ``new_period``: a new period of the new plan starts on the change day, billed in full,
+    and the billing day becomes the change day (WHMCS: an upgrade from a free product sets
+    the next due date one billing cycle after the upgrade).
     """
 
     unit: str
@@ -181,6 +198,7 @@ class Proration:
     credit_from: str
     ratio_digits: int | None
     lines: str
+    from_free: str = "prorate"
 
 
 @dataclass(frozen=True)
@@ -191,6 +209,7 @@ class ChangeRule:
     after_approval: str = "immediate"
     change_day: str | None = None
     anchor: str = "reset"
+    equal_monthly: str = "prorate"
 
 
 @dataclass(frozen=True)
@@ -259,6 +278,7 @@ def _build(name: str, merged: Mapping[str, Any]) -> Policy:
             after_approval=raw.get("after_approval", "immediate"),
             change_day=raw.get("change_day"),
             anchor=raw.get("anchor", "reset"),
+            equal_monthly=raw.get("equal_monthly", "prorate"),
         )
     pr = merged["proration"]
     return Policy(
@@ -272,6 +292,8 @@ def _build(name: str, merged: Mapping[str, Any]) -> Policy:
             credit_from=pr["credit_from"],
             ratio_digits=pr["ratio_digits"],
             lines=pr["lines"],
+            # a source stored before this key existed lacks it: the default applies
+            from_free=pr.get("from_free", "prorate"),
         ),
         rules=rules,
         notice_days=merged["notice"]["days"],

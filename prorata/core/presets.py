@@ -34,19 +34,33 @@ PRESETS: dict[str, dict[str, Any]] = {
     # credits nothing: the lower price applies from the next due date. Plans with
     # `fulfillment: manual` are billed when ordered and wait for a person. Cancellation is a
     # request effective at the end of the period. A change of billing cycle credits the
-    # unused time of the old cycle against the new one.
+    # unused time of the old cycle against the new one. From a free plan the new plan starts
+    # a new cycle on the change day, billed in full: WHMCS does this for every free product
+    # and it is not a setting (docs.whmcs.com/products/upgrades-and-downgrades, "Free to
+    # Paid Products"); the seed, silent on free plans, does not say otherwise.
     "kajoom": {
-        "proration": {"lines": "difference"},
+        "proration": {"lines": "difference", "from_free": "new_period"},
         **_changes("none", period_change={"credit": "account_credit"}),
         "cancel": _CANCEL_AT_PERIOD_END,
     },
-    # WHMCS: as Kajoom, with "Credit on Downgrade" on: a downgrade credits the prorated
-    # difference (old and new price per day over the days to the next due date) to the
-    # client's credit balance. An upgrade or downgrade order is carried out once its invoice
-    # is paid (an unpaid upgrade invoice leaves the service as it was).
+    # WHMCS (docs.whmcs.com/products/upgrades-and-downgrades, formerly
+    # Automated_Upgrades_and_Downgrades): a change is effective at once and the next due date does
+    # not move. Payable = new price per day x days to the next due date - old price per day x the
+    # same days, where a price per day is the recurring amount over the days of its billing cycle
+    # (actual days of the cycle that ends on the next due date) and the days to the next due date
+    # count the change day; only the result is rounded (to the cent, half away from zero). "Credit
+    # on Downgrade" is on: a negative result goes to the client's credit balance. A change of
+    # billing cycle keeps the next due date too: the rest of the period is charged at the new
+    # cycle's price per day (over the new cycle's days ending on the next due date) less the old
+    # one's, and the new cycle's periods start from that date; when both cost the same per month (to
+    # the cent) nothing is charged (WHMCS's upgrade calculation, SumUpPackageUpgradeOrder). From a
+    # free product the next due date becomes one billing cycle after the change and the new price is
+    # billed in full. An upgrade or downgrade order is carried out once its invoice is paid; an
+    # unpaid one is cancelled when the renewal is invoiced. Cancellation requests: end of billing
+    # period (or immediate), no credit.
     "whmcs": {
-        "proration": {"lines": "difference"},
-        **_changes("account_credit"),
+        "proration": {"lines": "difference", "from_free": "new_period"},
+        **_changes("account_credit", anchor="due_date", period_change={"equal_monthly": "nothing"}),
         "cancel": _CANCEL_AT_PERIOD_END,
         "payment": {"change": "on_payment"},
     },
