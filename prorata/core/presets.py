@@ -92,11 +92,15 @@ PRESETS: dict[str, dict[str, Any]] = {
     # GoToAssist (seed 004): the billing contact changes tier, seats or billing frequency at
     # any time: effective at once, prorated by day against the account balance, invoiced now.
     # Seats can be reduced online (credit to the account); a lower tier goes through customer
-    # support (approval). A new billing frequency bills a period from today.
+    # support (approval); a lower tier made by customer support or a LogMeIn advisor itself
+    # ("veuillez contacter l'assistance clientèle": they are the ones who do it) needs no
+    # further approval and takes effect at once. A new billing frequency bills a period from
+    # today.
     "gotoassist": {
         **_changes("account_credit", downgrade={"timing": "approval"}),
         "cancel": _CANCEL_AT_PERIOD_END,
         "authorized_roles": ["owner", "billing_contact", "support", "account_manager"],
+        "approvers": ["support", "account_manager"],
     },
     # Stripe Billing (classic billing mode, proration_behavior=create_prorations): prorated to
     # the second over the period's real length; the unused time of the old price is credited
