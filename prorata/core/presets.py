@@ -55,7 +55,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     # the same or a higher tier, or by adding products) while maintenance is active; the
     # original order is credited in full; 90-day windows after purchase/renewal (expiry
     # resets) and before expiry (maintenance renewed too, expiry resets). Only the ordering
-    # account may upgrade. Anything that is not an upgrade is refused.
+    # account may upgrade (its owner or billing contact), or the seller's sales team and
+    # commercial support for it ("contactez notre équipe commerciale ; nous essaierons de
+    # résoudre le problème manuellement"). Anything that is not an upgrade is refused.
     "groupdocs": {
         "proration": {"lines": "difference", "unit": "none"},
         **_changes(
@@ -66,7 +68,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         ),
         "cancel": _CANCEL_AT_PERIOD_END,
         "licence": {"upgrade_credit": "full_original", "early_days": 90, "late_days": 90},
-        "authorized_roles": ["owner", "billing_contact"],
+        "authorized_roles": ["owner", "billing_contact", "support", "account_manager"],
     },
     # Aircall (seed 002): contracts with a term and monthly billing, auto-renewing.
     # Increases (users, add-ons, a higher plan) at any time, invoiced now for the difference,
