@@ -242,6 +242,8 @@ def evaluate(
         timing = decide_timing(ctx, policy, sub, kinds, primary, change, at)
         if isinstance(timing, Refusal):
             return timing
+        if timing == "approval" and policy.approves(change.by):
+            timing = change.timing or policy.rule(primary).after_approval
     if timing == "approval":
         return Quote(primary, kinds, "approval", "approval_required", at)
     if timing == "end_of_term":

@@ -198,6 +198,8 @@ def evaluate_cancel(
             return timing
         if request.timing and timing in ("immediate", "end_of_term"):
             timing = request.timing
+        if timing == "approval" and policy.approves(request.by):
+            timing = request.timing or rule.after_approval
     if timing == "approval":
         return Quote("cancel", kinds, "approval", "approval_required", at)
     if timing == "end_of_term":

@@ -122,6 +122,10 @@ SCHEMA: dict[str, Any] = {
     },
     # extension: who may change a subscription of their account
     "authorized_roles": _subset(*ROLES),
+    # extension: roles whose own change or cancellation needs no approval: a change whose
+    # timing is `approval`, made by one of them, takes effect as `after_approval` says
+    # (GoToAssist: a lower tier is done by customer support, not asked of it)
+    "approvers": _subset(*ROLES),
     # extension: when a change whose invoice asks for money takes effect
     "payment": {
         "change": _choice("immediately", "on_payment", "pending_if_incomplete"),
@@ -171,6 +175,7 @@ DEFAULTS: dict[str, Any] = {
     "notice": {"days": 0, "applies_to": []},
     "licence": {"upgrade_credit": "full_original", "early_days": 0, "late_days": 0},
     "authorized_roles": ["owner", "billing_contact", "support", "account_manager"],
+    "approvers": [],
     "payment": {"change": "immediately", "pending_hours": 23},
     "dunning": {"retry_days": [3, 5, 7], "final": "suspend"},
     "pending_lines": "renewal",
@@ -231,6 +236,11 @@ class Policy:
     dunning: Dunning = field(default_factory=Dunning)
     pending_lines: str = "renewal"
     classify_weeks_per_year: str = "365/7"
+    approvers: frozenset[str] = frozenset()
+
+    def approves(self, actor) -> bool:
+        """Whether ``actor``'s own change passes the approval gate (``approvers``)."""
+        return actor is not None and actor.role in self.approvers
 
     def rule(self, kind: str) -> ChangeRule:
         return self.rules[kind]
@@ -302,6 +312,7 @@ def _build(name: str, merged: Mapping[str, Any]) -> Policy:
         licence_early_days=merged["licence"]["early_days"],
         licence_late_days=merged["licence"]["late_days"],
         authorized_roles=frozenset(merged["authorized_roles"]),
+        approvers=frozenset(merged.get("approvers", ())),
         payment=PaymentChange(payment["change"], payment["pending_hours"]),
         dunning=Dunning(tuple(dunning["retry_days"]), dunning["final"]),
         pending_lines=merged.get("pending_lines", DEFAULTS["pending_lines"]),

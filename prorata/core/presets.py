@@ -69,7 +69,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     # the same or a higher tier, or by adding products) while maintenance is active; the
     # original order is credited in full; 90-day windows after purchase/renewal (expiry
     # resets) and before expiry (maintenance renewed too, expiry resets). Only the ordering
-    # account may upgrade. Anything that is not an upgrade is refused.
+    # account may upgrade (its owner or billing contact), or the seller's sales team and
+    # commercial support for it ("contactez notre équipe commerciale ; nous essaierons de
+    # résoudre le problème manuellement"). Anything that is not an upgrade is refused.
     "groupdocs": {
         "proration": {"lines": "difference", "unit": "none"},
         **_changes(
@@ -80,7 +82,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         ),
         "cancel": _CANCEL_AT_PERIOD_END,
         "licence": {"upgrade_credit": "full_original", "early_days": 90, "late_days": 90},
-        "authorized_roles": ["owner", "billing_contact"],
+        "authorized_roles": ["owner", "billing_contact", "support", "account_manager"],
     },
     # Aircall (seed 002): contracts with a term and monthly billing, auto-renewing.
     # Increases (users, add-ons, a higher plan) at any time, invoiced now for the difference,
@@ -106,11 +108,15 @@ PRESETS: dict[str, dict[str, Any]] = {
     # GoToAssist (seed 004): the billing contact changes tier, seats or billing frequency at
     # any time: effective at once, prorated by day against the account balance, invoiced now.
     # Seats can be reduced online (credit to the account); a lower tier goes through customer
-    # support (approval). A new billing frequency bills a period from today.
+    # support (approval); a lower tier made by customer support or a LogMeIn advisor itself
+    # ("veuillez contacter l'assistance clientèle": they are the ones who do it) needs no
+    # further approval and takes effect at once. A new billing frequency bills a period from
+    # today.
     "gotoassist": {
         **_changes("account_credit", downgrade={"timing": "approval"}),
         "cancel": _CANCEL_AT_PERIOD_END,
         "authorized_roles": ["owner", "billing_contact", "support", "account_manager"],
+        "approvers": ["support", "account_manager"],
     },
     # Stripe Billing (classic billing mode). Prorated to the second over the period's real
     # length. A change replaces the item: the unused time of the old price and quantity is
