@@ -210,3 +210,59 @@ def test_context_is_pure_value():
     sc = scenario("chetspms", SUBSCRIBE)
     ctx = Context(sc.catalog, sc.policy, sc.accounts)
     assert ctx == Context(sc.catalog, sc.policy, sc.accounts)
+
+
+def test_anchor_reset_restarts_the_period_on_a_change_of_the_same_period():
+    # any preset: `anchor: reset` on a plan change starts a new month on the change day
+    out = run(
+        "chetspms",
+        SUBSCRIBE + "- {at: 2024-01-16, change: {subscription: s1, plan: pro-m, anchor: reset}}",
+        run_until="2024-02-16",
+    )
+    change = out["documents"][1]
+    assert change["date"] == "2024-01-16"
+    assert [line["amount"] for line in change["lines"]] == ["-30.97", "120.00"]  # 60 x 16/31
+    assert change["lines"][1]["kind"] == "recurring"
+    assert change["lines"][1]["end"] == "2024-02-16"
+    assert [(d["date"], d["total"]) for d in out["documents"][2:]] == [("2024-02-16", "120.00")]
+    assert out["subscriptions"]["s1"]["period_end"] == "2024-03-16"
+
+
+def test_anchor_reset_is_invoiced_now_even_when_prorations_wait():
+    # Stripe's upgrade waits for the next invoice; a new period from today does not
+    events = "- {at: 2024-01-16, change: {subscription: s1, plan: pro-m, anchor: reset}}"
+    out = run("stripe", SUBSCRIBE + events, run_until="2024-01-16")
+    assert out["documents"][-1]["date"] == "2024-01-16"
+    unprorated = events.replace("reset}", "reset, proration: {unit: none}}")
+    out = run("stripe", SUBSCRIBE + unprorated, run_until="2024-01-16")
+    assert [line["amount"] for line in out["documents"][-1]["lines"]] == ["120.00"]
+
+
+def test_anchor_reset_is_refused_once_a_cancellation_is_scheduled():
+    out = run(
+        "chetspms",
+        SUBSCRIBE
+        + """
+        - {at: 2024-01-10, cancel: {subscription: s1}}
+        - {at: 2024-01-16, change: {subscription: s1, plan: pro-m, anchor: reset}}
+        """,
+    )
+    assert codes(out) == ["cancellation_scheduled"]
+
+
+def test_immediate_cancel_without_a_final_invoice_drops_pending_lines_not_the_credit():
+    cancel = "{timing: immediate, invoice: next_invoice, credit: account_credit}"
+    policy = "{preset: stripe, cancel: " + cancel + "}"
+    out = run(
+        policy,
+        SUBSCRIBE
+        + """
+        - {at: 2024-01-16, change: {subscription: s1, quantity: 3}}
+        - {at: 2024-01-21, cancel: {subscription: s1}}
+        """,
+    )
+    final = out["documents"][-1]
+    assert final["date"] == "2024-01-21"
+    assert [line["kind"] for line in final["lines"]] == ["proration_credit"]
+    assert final["total"].startswith("-")
+    assert out["accounts"]["acme"]["credit"] == final["total"][1:]

@@ -33,6 +33,8 @@ def test_preset_values_that_define_each_system():
     assert build_policy("killbill").proration.ratio_digits == 9
     assert build_policy("killbill").proration.credit_from == "billed"
     assert build_policy("lago").classify == "price"
+    assert build_policy("lago").classify_weeks_per_year == "52"
+    assert build_policy("killbill").classify_weeks_per_year == "365/7"
     assert build_policy("lago").change_day("cancel") == "used"
     assert build_policy("lago").rule("downgrade").timing == "end_of_term"
     assert build_policy("aircall").notice_days == 30
@@ -40,6 +42,18 @@ def test_preset_values_that_define_each_system():
     assert build_policy("kajoom").rule("downgrade").credit == "none"
     assert build_policy("whmcs").rule("downgrade").credit == "account_credit"
     assert build_policy("groupdocs").licence_early_days == 90
+    assert build_policy("whmcs").proration.from_free == "new_period"
+    assert build_policy("whmcs").rule("period_change").anchor == "due_date"
+    assert build_policy("whmcs").rule("period_change").equal_monthly == "nothing"
+
+
+def test_keys_added_later_default_to_the_earlier_behaviour():
+    policy = build_policy(None)
+    assert policy.proration.from_free == "prorate"
+    assert policy.rule("period_change").anchor == "reset"
+    assert policy.rule("period_change").equal_monthly == "prorate"
+    with pytest.raises(PolicyError, match=r"policy\.proration\.from_free"):
+        build_policy({"proration": {"from_free": "always"}})
 
 
 def test_overrides_merge_on_top_of_a_preset():
@@ -68,3 +82,29 @@ def test_bad_policies_name_the_key(spec, path, fragment):
         build_policy(spec)
     assert error.value.path == path
     assert fragment in error.value.message
+
+
+def test_pending_lines_wait_for_the_renewal_unless_the_preset_says_otherwise():
+    assert build_policy(None).pending_lines == "renewal"
+    assert build_policy("chargebee").pending_lines == "renewal"
+    assert build_policy("stripe").pending_lines == "any_invoice"
+    with pytest.raises(PolicyError) as error:
+        build_policy({"pending_lines": "never"})
+    assert error.value.path == "policy.pending_lines"
+
+
+def test_kill_bill_fixed_days_count():
+    from datetime import date
+
+    from prorata.core.calendar import days_30_360, days_fixed_30, period_days
+
+    # published (TestInvoiceDateUtilsWithFixedProration): 22, 22, 8
+    assert days_fixed_30(date(2023, 5, 23), date(2023, 6, 15)) == 22
+    assert days_fixed_30(date(2024, 2, 23), date(2024, 3, 15)) == 22
+    assert days_fixed_30(date(2023, 5, 15), date(2023, 5, 23)) == 8
+    # the 31st: Kill Bill's rule and 30E/360 part ways
+    assert days_fixed_30(date(2023, 1, 31), date(2023, 2, 15)) == 14
+    assert days_30_360(date(2023, 1, 31), date(2023, 2, 15)) == 15
+    assert days_fixed_30(date(2023, 5, 15), date(2023, 5, 31)) == 16
+    assert period_days(date(2023, 2, 15), date(2023, 3, 15), "fixed_30") == 30
+    assert build_policy({"preset": "killbill", "proration": {"basis": "fixed_30"}})

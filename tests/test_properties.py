@@ -46,7 +46,7 @@ from prorata.core.model import (
 )
 from prorata.core.money import Money, allocate, round_amount
 from prorata.core.payments import FINAL_ACTIONS, OUTCOMES
-from prorata.core.policy import CHANGE_KINDS, CREDIT_MODES, build_policy
+from prorata.core.policy import CHANGE_KINDS, CREDIT_MODES, INVOICE_MODES, build_policy
 from prorata.scenario.loader import Scenario, parse_scenario
 from prorata.scenario.output import to_data
 from prorata.scenario.simulator import Book, Simulation, simulate
@@ -131,6 +131,10 @@ def policy_specs(draw, presets=(None, *PRESETS)) -> dict:
         spec["rounding"] = draw(st.sampled_from(("half_up", "half_even")))
     for kind in draw(st.lists(st.sampled_from(CHANGE_KINDS), max_size=3, unique=True)):
         spec[kind] = {"credit": draw(st.sampled_from(CREDIT_MODES))}
+        if draw(st.booleans()):
+            spec[kind]["invoice"] = draw(st.sampled_from(INVOICE_MODES))
+    if draw(st.booleans()):
+        spec["pending_lines"] = draw(st.sampled_from(("renewal", "any_invoice")))
     if draw(st.booleans()):
         spec["payment"] = {"change": draw(st.sampled_from(PAYMENT_CHANGES))}
     if draw(st.booleans()):
@@ -175,14 +179,16 @@ def actions(draw, plan_ids: list[str], subs: list[str], accounts: list[str]):
         return SetPaymentMethod(
             draw(st.sampled_from(accounts)), "card", draw(st.sampled_from(TOKENS))
         )
+    anchor = draw(st.sampled_from((None, None, "keep", "reset")))
     if kind == "plan":
-        return Change(sub, plan=draw(st.sampled_from(plan_ids)))
+        return Change(sub, plan=draw(st.sampled_from(plan_ids)), anchor=anchor)
     if kind == "quantity":
-        return Change(sub, quantity=draw(st.integers(1, 6)))
+        return Change(sub, quantity=draw(st.integers(1, 6)), anchor=anchor)
     if kind == "both":
-        return Change(sub, plan=draw(st.sampled_from(plan_ids)), quantity=draw(st.integers(1, 6)))
+        plan, quantity = draw(st.sampled_from(plan_ids)), draw(st.integers(1, 6))
+        return Change(sub, plan=plan, quantity=quantity, anchor=anchor)
     if kind == "period":
-        return Change(sub, period=draw(st.sampled_from(PERIODS)))
+        return Change(sub, period=draw(st.sampled_from(PERIODS)), anchor=anchor)
     if kind == "cancel":
         return Cancel(sub, timing=draw(st.sampled_from((None, "immediate", "end_of_term"))))
     return Approve(request=draw(st.integers(1, 3)))

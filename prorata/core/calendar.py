@@ -157,18 +157,55 @@ def actual_days(start: date, end: date) -> int:
 
 
 def days_30_360(start: date, end: date) -> int:
-    """Days counted with 30-day months (30E/360), Kill Bill's fixed-30-days proration.
+    """Days counted with 30-day months (30E/360).
 
     Each date is placed at ``year × 360 + (month − 1) × 30 + min(day, 30)`` and the count is
     the difference, so counts of adjacent stretches add up and a whole month is always 30.
-    It reproduces Kill Bill's published fixed-days figures (23 May → 15 Jun 2023: 22;
-    23 Feb → 15 Mar 2024: 22; 15 → 23 May: 8); the 31st weighs nothing.
+    It agrees with Kill Bill's published fixed-days figures (23 May → 15 Jun 2023: 22;
+    23 Feb → 15 Mar 2024: 22; 15 → 23 May: 8) but the 31st weighs nothing here, unlike in
+    Kill Bill's own rule (:func:`days_fixed_30`, ``basis: fixed_30``).
     """
     return _position_360(end) - _position_360(start)
 
 
 def _position_360(d: date) -> int:
     return d.year * 360 + (d.month - 1) * 30 + min(d.day, 30)
+
+
+FIXED_DAYS = 30
+"""Month length in Kill Bill's fixed-days mode (org.killbill.invoice.proration.fixed.days)."""
+
+
+def days_fixed_30(start: date, end: date) -> int:
+    """Days of a stretch in Kill Bill's fixed-30-days mode (``proration.basis: fixed_30``).
+
+    Kill Bill (InvoiceDateUtils.daysBetweenWithFixedDaysInMonth) counts the actual days of a
+    stretch inside one month as they are; a stretch that ends in another month loses the
+    start month's excess over 30 days (or gains its shortfall in February). The period is
+    always 30 days (:func:`period_days`). It differs from 30E/360 on the 31st: 31 Jan -> 15 Feb
+    counts 14 here and 15 in 30E/360; 15 May -> 31 May counts 16 here and 15 in 30E/360.
+    """
+    days = (end - start).days
+    if (start.year, start.month) == (end.year, end.month):
+        return days
+    month_length = _calendar.monthrange(start.year, start.month)[1]
+    return days - (month_length - FIXED_DAYS)
+
+
+def day_count(basis: str):
+    """The function counting a stretch's days on ``basis``."""
+    if basis == "30/360":
+        return days_30_360
+    if basis == "fixed_30":
+        return days_fixed_30
+    return actual_days
+
+
+def period_days(start: date, end: date, basis: str) -> int:
+    """Days of a whole period on ``basis``: a fixed 30 in Kill Bill's fixed-days mode."""
+    if basis == "fixed_30":
+        return FIXED_DAYS if end > start else 0
+    return day_count(basis)(start, end)
 
 
 def elapsed_seconds(start: datetime, end: datetime) -> int:
@@ -185,15 +222,15 @@ def span_ratio(
     """The exact share of ``period`` that ``span`` covers.
 
     ``unit`` is ``day`` (local calendar days, end exclusive) or ``second``; ``basis`` is
-    ``actual`` (calendar days) or ``30/360`` (30-day months). An empty period gives 0.
+    ``actual`` (calendar days), ``30/360`` (30-day months) or ``fixed_30`` (Kill Bill's
+    fixed-30-days mode). An empty period gives 0.
     """
     if unit == "second":
         num = elapsed_seconds(*span)
         den = elapsed_seconds(*period)
     else:
-        count = days_30_360 if basis == "30/360" else actual_days
-        num = count(span[0].date(), span[1].date())
-        den = count(period[0].date(), period[1].date())
+        num = day_count(basis)(span[0].date(), span[1].date())
+        den = period_days(period[0].date(), period[1].date(), basis)
     if den <= 0 or num <= 0:
         return Fraction(0)
     return Fraction(num, den)

@@ -59,8 +59,12 @@ class Plan:
     def manual(self) -> bool:
         return self.fulfillment == "manual"
 
-    def yearly_price(self) -> Fraction:
-        """Price per unit per year: how Lago orders plans of different periods."""
+    def yearly_price(self, weeks_per_year: Fraction | None = None) -> Fraction:
+        """Price per unit per year: how Lago orders plans of different periods.
+
+        ``weeks_per_year`` replaces the calendar 365/7 for a weekly plan (Lago counts 52)."""
+        if weeks_per_year is not None and self.period.days == 7:
+            return Fraction(self.price) * weeks_per_year
         return Fraction(self.price) * self.period.per_year
 
 

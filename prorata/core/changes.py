@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from decimal import Decimal
+from fractions import Fraction
 
 from prorata.core import licences, wording
 from prorata.core.calendar import Schedule
@@ -26,7 +28,9 @@ from prorata.core.proration import (
     billed_credit,
     change_instant,
     period_line,
+    ratio_for,
     unit_total,
+    used_units,
 )
 from prorata.core.subscription import Item, Scheduled, Subscription, charged_segments
 
@@ -221,9 +225,8 @@ def evaluate(
     kinds, primary = classify(policy, ctx.catalog, sub.items, items)
     if primary is None:
         return refuse(ctx, sub, "no_change")
-    if sub.cancel_at is not None and ctx.catalog.plan(items[0].plan).period != main_period(
-        ctx, sub
-    ):
+    new_cycle = ctx.catalog.plan(items[0].plan).period != main_period(ctx, sub)
+    if sub.cancel_at is not None and (new_cycle or change.anchor == "reset"):
         # a new billing cycle would bill time past the end the customer asked for
         return refuse(
             ctx,
@@ -239,6 +242,8 @@ def evaluate(
         timing = decide_timing(ctx, policy, sub, kinds, primary, change, at)
         if isinstance(timing, Refusal):
             return timing
+        if timing == "approval" and policy.approves(change.by):
+            timing = change.timing or policy.rule(primary).after_approval
     if timing == "approval":
         return Quote(primary, kinds, "approval", "approval_required", at)
     if timing == "end_of_term":
@@ -273,25 +278,47 @@ def quote_immediate(
     rule = policy.rule(kind)
 
     schedule, new_period, charge_period = sub.schedule, period, period
-    if old_plan.period != new_plan.period:
-        anchor = (change.anchor if change else None) or policy.rule("period_change").anchor
-        if anchor == "reset" or pr.unit == "none":
-            schedule = Schedule.starting(t, new_plan.period, t.day)
-            new_period = charge_period = (t, schedule.boundary(1))
-        else:
-            schedule = Schedule.starting(t, new_plan.period, sub.schedule.billing_day)
-            charge_period = schedule.period_containing(t)
-            new_period = (charge_period[0], charge_period[1])
+    asked = change.anchor if change else None
+    anchor = asked or policy.rule("period_change").anchor
+    cycle_changed = old_plan.period != new_plan.period
+    # a new billing period from the change: from terms that cost nothing (WHMCS), a new
+    # cycle with the anchor reset (or nothing to prorate), or any change that asks for
+    # `anchor: reset` (Stripe billing_cycle_anchor=now)
+    from_free = pr.from_free == "new_period" and _costs_nothing(ctx.catalog, sub.items)
+    restart = (
+        from_free
+        or asked == "reset"
+        or (cycle_changed and (anchor == "reset" or pr.unit == "none"))
+    )
+    if restart:
+        schedule = Schedule.starting(t, new_plan.period, t.day)
+        new_period = charge_period = (t, schedule.boundary(1))
+    elif cycle_changed and anchor == "due_date":
+        # the period still ends where it did and the new cycle's periods end there too; the
+        # current period becomes the new cycle's one that ends there (its days are the
+        # denominator of the new price per day, as WHMCS counts them back from the due date)
+        day = sub.schedule.billing_day if sub.schedule.unit.months else sub.period_end.day
+        schedule = Schedule.starting(sub.period_end, new_plan.period, day)
+        new_period = charge_period = (schedule.boundary(-1), sub.period_end)
+    elif cycle_changed:
+        schedule = Schedule.starting(t, new_plan.period, sub.schedule.billing_day)
+        charge_period = schedule.period_containing(t)
+        new_period = (charge_period[0], charge_period[1])
     remaining = (t, sub.period_end)
     charge_span = (t, new_period[1])
 
-    changed_old = [i for i in sub.items if i not in items or kind == "period_change"]
-    changed_new = [i for i in items if i not in sub.items or kind == "period_change"]
+    every_item = kind == "period_change" or restart
+    changed_old = [i for i in sub.items if i not in items or every_item]
+    changed_new = [i for i in items if i not in sub.items or every_item]
     segments = tuple(s for s in sub.segments if s.end > t)
     lines: list[Line] = []
-    prorate = pr.unit != "none" or kind == "period_change"
-    if pr.lines == "difference" and kind != "period_change" and prorate:
-        lines.extend(_difference_line(sub, changed_old, changed_new, remaining, period, pricing))
+    prorate = pr.unit != "none" or every_item
+    # the new cycle's full period when it ends where the current one does (anchor due_date)
+    new_cycle = charge_period if cycle_changed and anchor == "due_date" and not restart else None
+    if pr.lines == "difference" and prorate and (not every_item or new_cycle is not None):
+        lines.extend(
+            _difference_line(sub, changed_old, changed_new, remaining, period, pricing, new_cycle)
+        )
     elif prorate:
         for item in changed_old:
             if remaining[0] >= remaining[1] or pr.unit == "none":
@@ -326,6 +353,14 @@ def quote_immediate(
         segments=kept_segments + new_segments,
         term=_term_after(sub, new_period) if new_period != period else sub.term,
     )
+    if restart:
+        # a period that starts now is billed in advance now, whatever the kind's rule says
+        rule = replace(rule, invoice="now")
+    routing = route(lines, rule)
+    if policy.pending_lines == "any_invoice" and routing.invoice and sub.pending_lines:
+        # the lines an earlier change left for later go on this invoice (Stripe)
+        routing = replace(routing, invoice=(*sub.pending_lines, *routing.invoice))
+        state = state.evolve(pending_lines=())
     return Quote(
         kind,
         kinds,
@@ -333,7 +368,7 @@ def quote_immediate(
         None,
         at,
         lines=tuple(lines),
-        routing=route(lines, rule),
+        routing=routing,
         subscription=state,
         refers_to=sub.last_invoice(),
     )
@@ -346,13 +381,29 @@ def _term_after(sub: Subscription, new_period) -> object:
     return replace(sub.term, end=new_period[1])
 
 
-def _difference_line(sub, old_items, new_items, remaining, period, pricing: Pricing) -> list[Line]:
-    """One line for the difference of the new and old terms over the rest of the period."""
+def _costs_nothing(catalog: Catalog, items: tuple[Item, ...]) -> bool:
+    """Whether a full period of ``items`` costs nothing (a free plan)."""
+    return all(not unit_total(catalog.plan(i.plan), i.quantity) for i in items)
+
+
+def _difference_line(
+    sub, old_items, new_items, remaining, period, pricing: Pricing, new_cycle=None
+) -> list[Line]:
+    """One line for the difference of the new and old terms over the rest of the period.
+
+    ``new_cycle``: the full period the new terms are priced over when the billing cycle
+    changes but the period's end does not (WHMCS): the new price per day is the new cycle's
+    price over that period's days, the old price per day the old one's over ``period``; the
+    difference of the two shares is rounded once."""
     if remaining[0] >= remaining[1]:
         return []
     catalog = pricing.catalog
     old_value = sum((unit_total(catalog.plan(i.plan), i.quantity) for i in old_items), 0)
     new_value = sum((unit_total(catalog.plan(i.plan), i.quantity) for i in new_items), 0)
+    if new_cycle is not None:
+        return [
+            _cycle_difference_line(sub, old_items, new_items, remaining, period, pricing, new_cycle)
+        ]
     main = new_items[0] if new_items else old_items[0]
     old_main = old_items[0] if old_items else main
     shown = (
@@ -372,6 +423,60 @@ def _difference_line(sub, old_items, new_items, remaining, period, pricing: Pric
             quantity=shown,
         )
     ]
+
+
+def _cycle_difference_line(sub, old_items, new_items, remaining, period, pricing, new_cycle):
+    """One line: the new terms' share of ``new_cycle`` less the old terms' share of
+    ``period`` over the same ``remaining`` days, the difference rounded once (WHMCS)."""
+    catalog = pricing.catalog
+    old_value = sum((unit_total(catalog.plan(i.plan), i.quantity) for i in old_items), 0)
+    new_value = sum((unit_total(catalog.plan(i.plan), i.quantity) for i in new_items), 0)
+    r_new = ratio_for(remaining, new_cycle, pricing)
+    r_old = ratio_for(remaining, period, pricing)
+    exact = Fraction(new_value) * r_new - Fraction(old_value) * r_old
+    if pricing.policy.rule("period_change").equal_monthly == "nothing" and _same_monthly(
+        catalog, old_items, new_items, old_value, new_value, pricing
+    ):
+        exact = Fraction(0)
+    main = new_items[0]
+    line = period_line("proration", sub.id, main, remaining, new_cycle, pricing, value=new_value)
+    pr = pricing.policy.proration
+    parts = []
+    for value, ratio, whole in ((new_value, r_new, new_cycle), (old_value, r_old, period)):
+        parts.append(
+            wording.explain_proration(
+                locale=pricing.locale,
+                currency=pricing.currency,
+                amount=value,
+                quantity=1,
+                ratio=ratio,
+                span=remaining,
+                period=whole,
+                used=used_units(remaining, whole, pr),
+                unit=pr.unit,
+                rounding=pricing.policy.rounding,
+                ratio_digits=pr.ratio_digits,
+                rounded=False,
+            )
+        )
+    return replace(
+        line,
+        amount=pricing.amount(Decimal(exact.numerator) / Decimal(exact.denominator)),
+        fraction=r_new,
+        explanation=wording.explain_difference(*parts, pricing.locale, pricing.policy.rounding),
+    )
+
+
+def _same_monthly(catalog, old_items, new_items, old_value, new_value, pricing) -> bool:
+    """Whether the old and new terms cost the same per month, each rounded to the minor
+    unit (month-based billing cycles only)."""
+    old_months = catalog.plan(old_items[0].plan).period.months if old_items else 0
+    new_months = catalog.plan(new_items[0].plan).period.months if new_items else 0
+    if not old_months or not new_months:
+        return False
+    old_rate = pricing.amount(Decimal(old_value) / old_months)
+    new_rate = pricing.amount(Decimal(new_value) / new_months)
+    return old_rate == new_rate
 
 
 def route(lines, rule) -> Routing:

@@ -5,6 +5,8 @@ Pure: depends only on the policy's ``classify`` key and catalog prices and tiers
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 from prorata.core.catalog import Catalog, Plan
 from prorata.core.policy import Policy
 from prorata.core.subscription import Item
@@ -38,8 +40,9 @@ def classify(policy: Policy, catalog: Catalog, old: tuple[Item, ...], new: tuple
 
 def _direction(policy, catalog, old_item, new_item, before: Plan, after: Plan) -> str | None:
     if policy.classify == "price":
-        old_year = before.yearly_price() * (old_item.quantity if before.per_unit else 1)
-        new_year = after.yearly_price() * (new_item.quantity if after.per_unit else 1)
+        weeks = Fraction(policy.classify_weeks_per_year)
+        old_year = before.yearly_price(weeks) * (old_item.quantity if before.per_unit else 1)
+        new_year = after.yearly_price(weeks) * (new_item.quantity if after.per_unit else 1)
         return "upgrade" if new_year >= old_year else "downgrade"
     if before.product != after.product:
         if catalog.covers(catalog.products[after.product], before.product):

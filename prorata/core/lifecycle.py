@@ -198,6 +198,8 @@ def evaluate_cancel(
             return timing
         if request.timing and timing in ("immediate", "end_of_term"):
             timing = request.timing
+        if timing == "approval" and policy.approves(request.by):
+            timing = request.timing or rule.after_approval
     if timing == "approval":
         return Quote("cancel", kinds, "approval", "approval_required", at)
     if timing == "end_of_term":
@@ -226,8 +228,17 @@ def evaluate_cancel(
                 )
     lines = [line for line in lines if line.amount]
     routing = route(lines, rule)
-    final = tuple(sub.pending_lines)
-    routing = Routing(final + routing.invoice, (), routing.credit_note, routing.credited_to)
+    # `invoice: now`: a final invoice bills what earlier changes left for later (Stripe
+    # invoice_now, Chargebee unbilled charges invoiced); `next_invoice`: there is no next
+    # invoice, so those lines are deleted (Stripe's default, Chargebee `delete`). The credit
+    # for unused time is issued now either way.
+    final = tuple(sub.pending_lines) if rule.invoice == "now" else ()
+    routing = Routing(
+        final + routing.invoice + routing.pending,
+        (),
+        routing.credit_note,
+        routing.credited_to,
+    )
     ended = sub.evolve(
         status="cancelled", ended_at=at, cancel_at=at, pending_lines=(), scheduled=()
     )

@@ -72,7 +72,8 @@ class Change:
     period: PeriodUnit | None = None
     add_products: tuple[str, ...] = ()
     timing: str | None = None  # immediate | end_of_term: overrides the policy's timing
-    anchor: str | None = None  # keep | reset: overrides period_change.anchor
+    anchor: str | None = None  # keep | reset: overrides period_change.anchor; reset also
+    # restarts the billing period on a change of the same period (Stripe billing_cycle_anchor=now)
     proration: Mapping[str, Any] = field(default_factory=dict)  # overrides policy.proration
     by: Actor | None = None
 

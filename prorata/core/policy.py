@@ -85,12 +85,15 @@ def _day_offsets(path: str, value: Any) -> Any:
 
 _PRORATION_SCHEMA = {
     "unit": _choice("day", "second", "none"),
-    "basis": _choice("actual", "30/360"),
+    # fixed_30: Kill Bill's org.killbill.invoice.proration.fixed.days = 30 (see calendar.py)
+    "basis": _choice("actual", "30/360", "fixed_30"),
     "change_day": _choice("remaining", "used"),
     "credit_from": _choice("price", "billed"),
     "ratio_digits": _int(0, nullable=True),
     # extension: how a prorated change is itemised (see Proration.lines)
     "lines": _choice("separate", "difference"),
+    # extension: a change from terms that cost nothing (see Proration.from_free)
+    "from_free": _choice("prorate", "new_period"),
 }
 
 _RULE_SCHEMA = {
@@ -105,6 +108,9 @@ _RULE_SCHEMA = {
 
 SCHEMA: dict[str, Any] = {
     "classify": _choice("tier", "price"),
+    # extension: how many weeks make a year when prices of different periods are compared
+    # (``365/7`` calendar weeks; ``52``, Lago's Plan#yearly_amount_cents)
+    "classify_weeks_per_year": _choice("365/7", "52"),
     "rounding": _choice("half_up", "half_even"),
     "proration": _PRORATION_SCHEMA,
     **{kind: dict(_RULE_SCHEMA) for kind in CHANGE_KINDS},
@@ -116,6 +122,10 @@ SCHEMA: dict[str, Any] = {
     },
     # extension: who may change a subscription of their account
     "authorized_roles": _subset(*ROLES),
+    # extension: roles whose own change or cancellation needs no approval: a change whose
+    # timing is `approval`, made by one of them, takes effect as `after_approval` says
+    # (GoToAssist: a lower tier is done by customer support, not asked of it)
+    "approvers": _subset(*ROLES),
     # extension: when a change whose invoice asks for money takes effect
     "payment": {
         "change": _choice("immediately", "on_payment", "pending_if_incomplete"),
@@ -123,11 +133,24 @@ SCHEMA: dict[str, Any] = {
     },
     # extension: retries of a failed collection and what follows the last one
     "dunning": {"retry_days": _day_offsets, "final": _choice("suspend", "cancel", "keep")},
+    # extension: which invoice bills the lines a change left for later (`invoice:
+    # next_invoice`): the next renewal only, or the next invoice issued for the subscription
+    # (a change invoiced now, a new billing period, a final invoice), as Stripe does
+    "pending_lines": _choice("renewal", "any_invoice"),
 }
-SCHEMA["period_change"]["anchor"] = _choice("keep", "reset")
+# where the periods of a new billing cycle fall: ``reset`` starts one on the change day;
+# ``keep`` keeps the billing day; ``due_date`` (WHMCS) keeps the current period's end: the
+# rest of the period is charged at the new cycle's price per day (over the new cycle that
+# ends there) less the old price per day, and the new cycle starts at that end
+SCHEMA["period_change"]["anchor"] = _choice("keep", "reset", "due_date")
+# with anchor due_date: ``prorate`` charges the difference as above; ``nothing`` charges and
+# credits nothing when the old and new prices per month, each rounded to the cent, are equal
+# (WHMCS then prices the new cycle as the old price per day over the new cycle's days)
+SCHEMA["period_change"]["equal_monthly"] = _choice("prorate", "nothing")
 
 DEFAULTS: dict[str, Any] = {
     "classify": "tier",
+    "classify_weeks_per_year": "365/7",
     "rounding": "half_up",
     "proration": {
         "unit": "day",
@@ -136,6 +159,7 @@ DEFAULTS: dict[str, Any] = {
         "credit_from": "price",
         "ratio_digits": None,
         "lines": "separate",
+        "from_free": "prorate",
     },
     "upgrade": {"timing": "immediate", "invoice": "now", "credit": "account_credit"},
     "downgrade": {"timing": "end_of_term", "invoice": "now", "credit": "none"},
@@ -151,8 +175,10 @@ DEFAULTS: dict[str, Any] = {
     "notice": {"days": 0, "applies_to": []},
     "licence": {"upgrade_credit": "full_original", "early_days": 0, "late_days": 0},
     "authorized_roles": ["owner", "billing_contact", "support", "account_manager"],
+    "approvers": [],
     "payment": {"change": "immediately", "pending_hours": 23},
     "dunning": {"retry_days": [3, 5, 7], "final": "suspend"},
+    "pending_lines": "renewal",
 }
 
 
@@ -163,6 +189,12 @@ class Proration:
     ``lines``: ``separate`` shows a credit for the old terms and a charge for the new terms
     over the same stretch (each rounded once); ``difference`` shows one line, the difference
     of the two, rounded once (WHMCS, Kajoom, GroupDocs, Aircall).
+
+    ``from_free``: what a change does when the subscription's terms before it cost nothing
+    (every item priced 0). ``prorate``: as any change, over the rest of the current period.
+    ``new_period``: a new period of the new plan starts on the change day, billed in full,
+    and the billing day becomes the change day (WHMCS: an upgrade from a free product sets
+    the next due date one billing cycle after the upgrade).
     """
 
     unit: str
@@ -171,6 +203,7 @@ class Proration:
     credit_from: str
     ratio_digits: int | None
     lines: str
+    from_free: str = "prorate"
 
 
 @dataclass(frozen=True)
@@ -181,6 +214,7 @@ class ChangeRule:
     after_approval: str = "immediate"
     change_day: str | None = None
     anchor: str = "reset"
+    equal_monthly: str = "prorate"
 
 
 @dataclass(frozen=True)
@@ -200,6 +234,13 @@ class Policy:
     # with defaults: a policy stored before these keys existed still decodes
     payment: PaymentChange = field(default_factory=PaymentChange)
     dunning: Dunning = field(default_factory=Dunning)
+    pending_lines: str = "renewal"
+    classify_weeks_per_year: str = "365/7"
+    approvers: frozenset[str] = frozenset()
+
+    def approves(self, actor) -> bool:
+        """Whether ``actor``'s own change passes the approval gate (``approvers``)."""
+        return actor is not None and actor.role in self.approvers
 
     def rule(self, kind: str) -> ChangeRule:
         return self.rules[kind]
@@ -247,6 +288,7 @@ def _build(name: str, merged: Mapping[str, Any]) -> Policy:
             after_approval=raw.get("after_approval", "immediate"),
             change_day=raw.get("change_day"),
             anchor=raw.get("anchor", "reset"),
+            equal_monthly=raw.get("equal_monthly", "prorate"),
         )
     pr = merged["proration"]
     return Policy(
@@ -260,6 +302,8 @@ def _build(name: str, merged: Mapping[str, Any]) -> Policy:
             credit_from=pr["credit_from"],
             ratio_digits=pr["ratio_digits"],
             lines=pr["lines"],
+            # a source stored before this key existed lacks it: the default applies
+            from_free=pr.get("from_free", "prorate"),
         ),
         rules=rules,
         notice_days=merged["notice"]["days"],
@@ -268,8 +312,11 @@ def _build(name: str, merged: Mapping[str, Any]) -> Policy:
         licence_early_days=merged["licence"]["early_days"],
         licence_late_days=merged["licence"]["late_days"],
         authorized_roles=frozenset(merged["authorized_roles"]),
+        approvers=frozenset(merged.get("approvers", ())),
         payment=PaymentChange(payment["change"], payment["pending_hours"]),
         dunning=Dunning(tuple(dunning["retry_days"]), dunning["final"]),
+        pending_lines=merged.get("pending_lines", DEFAULTS["pending_lines"]),
+        classify_weeks_per_year=merged.get("classify_weeks_per_year", "365/7"),
         source=merged,
     )
 

@@ -34,19 +34,33 @@ PRESETS: dict[str, dict[str, Any]] = {
     # credits nothing: the lower price applies from the next due date. Plans with
     # `fulfillment: manual` are billed when ordered and wait for a person. Cancellation is a
     # request effective at the end of the period. A change of billing cycle credits the
-    # unused time of the old cycle against the new one.
+    # unused time of the old cycle against the new one. From a free plan the new plan starts
+    # a new cycle on the change day, billed in full: WHMCS does this for every free product
+    # and it is not a setting (docs.whmcs.com/products/upgrades-and-downgrades, "Free to
+    # Paid Products"); the seed, silent on free plans, does not say otherwise.
     "kajoom": {
-        "proration": {"lines": "difference"},
+        "proration": {"lines": "difference", "from_free": "new_period"},
         **_changes("none", period_change={"credit": "account_credit"}),
         "cancel": _CANCEL_AT_PERIOD_END,
     },
-    # WHMCS: as Kajoom, with "Credit on Downgrade" on: a downgrade credits the prorated
-    # difference (old and new price per day over the days to the next due date) to the
-    # client's credit balance. An upgrade or downgrade order is carried out once its invoice
-    # is paid (an unpaid upgrade invoice leaves the service as it was).
+    # WHMCS (docs.whmcs.com/products/upgrades-and-downgrades, formerly
+    # Automated_Upgrades_and_Downgrades): a change is effective at once and the next due date does
+    # not move. Payable = new price per day x days to the next due date - old price per day x the
+    # same days, where a price per day is the recurring amount over the days of its billing cycle
+    # (actual days of the cycle that ends on the next due date) and the days to the next due date
+    # count the change day; only the result is rounded (to the cent, half away from zero). "Credit
+    # on Downgrade" is on: a negative result goes to the client's credit balance. A change of
+    # billing cycle keeps the next due date too: the rest of the period is charged at the new
+    # cycle's price per day (over the new cycle's days ending on the next due date) less the old
+    # one's, and the new cycle's periods start from that date; when both cost the same per month (to
+    # the cent) nothing is charged (WHMCS's upgrade calculation, SumUpPackageUpgradeOrder). From a
+    # free product the next due date becomes one billing cycle after the change and the new price is
+    # billed in full. An upgrade or downgrade order is carried out once its invoice is paid; an
+    # unpaid one is cancelled when the renewal is invoiced. Cancellation requests: end of billing
+    # period (or immediate), no credit.
     "whmcs": {
-        "proration": {"lines": "difference"},
-        **_changes("account_credit"),
+        "proration": {"lines": "difference", "from_free": "new_period"},
+        **_changes("account_credit", anchor="due_date", period_change={"equal_monthly": "nothing"}),
         "cancel": _CANCEL_AT_PERIOD_END,
         "payment": {"change": "on_payment"},
     },
@@ -55,7 +69,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     # the same or a higher tier, or by adding products) while maintenance is active; the
     # original order is credited in full; 90-day windows after purchase/renewal (expiry
     # resets) and before expiry (maintenance renewed too, expiry resets). Only the ordering
-    # account may upgrade. Anything that is not an upgrade is refused.
+    # account may upgrade (its owner or billing contact), or the seller's sales team and
+    # commercial support for it ("contactez notre équipe commerciale ; nous essaierons de
+    # résoudre le problème manuellement"). Anything that is not an upgrade is refused.
     "groupdocs": {
         "proration": {"lines": "difference", "unit": "none"},
         **_changes(
@@ -66,7 +82,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         ),
         "cancel": _CANCEL_AT_PERIOD_END,
         "licence": {"upgrade_credit": "full_original", "early_days": 90, "late_days": 90},
-        "authorized_roles": ["owner", "billing_contact"],
+        "authorized_roles": ["owner", "billing_contact", "support", "account_manager"],
     },
     # Aircall (seed 002): contracts with a term and monthly billing, auto-renewing.
     # Increases (users, add-ons, a higher plan) at any time, invoiced now for the difference,
@@ -92,23 +108,37 @@ PRESETS: dict[str, dict[str, Any]] = {
     # GoToAssist (seed 004): the billing contact changes tier, seats or billing frequency at
     # any time: effective at once, prorated by day against the account balance, invoiced now.
     # Seats can be reduced online (credit to the account); a lower tier goes through customer
-    # support (approval). A new billing frequency bills a period from today.
+    # support (approval); a lower tier made by customer support or a LogMeIn advisor itself
+    # ("veuillez contacter l'assistance clientèle": they are the ones who do it) needs no
+    # further approval and takes effect at once. A new billing frequency bills a period from
+    # today.
     "gotoassist": {
         **_changes("account_credit", downgrade={"timing": "approval"}),
         "cancel": _CANCEL_AT_PERIOD_END,
         "authorized_roles": ["owner", "billing_contact", "support", "account_manager"],
+        "approvers": ["support", "account_manager"],
     },
-    # Stripe Billing (classic billing mode, proration_behavior=create_prorations): prorated to
-    # the second over the period's real length; the unused time of the old price is credited
-    # at today's price and the new price charged for the rest of the period, as two separate
-    # lines, each rounded to the minor unit; the proration items wait for the next invoice
-    # (`invoice: now` is `always_invoice`). A change of interval resets the billing cycle
-    # anchor to now, credits unused time and invoices the new full period at once. A negative
-    # invoice goes to the customer's credit balance. Cancelling at period end prorates nothing.
+    # Stripe Billing (classic billing mode). Prorated to the second over the period's real
+    # length. A change replaces the item: the unused time of the old price and quantity is
+    # credited at the item's current price (classic mode; flexible mode credits what was
+    # billed, not modelled) and the new price and quantity charged for the rest of the
+    # period, two lines each rounded to the minor unit. proration_behavior: create_prorations
+    # is `invoice: next_invoice` (the items wait for the next invoice), always_invoice is
+    # `invoice: now`, none is `proration: {unit: none}` on the change. Pending items go on the
+    # next invoice issued for the subscription, whichever it is (`pending_lines:
+    # any_invoice`): a renewal, an always_invoice change, a new billing period, a final
+    # invoice. A change of interval credits unused time, resets the billing cycle anchor to
+    # now and invoices the new full period at once; `anchor: reset` on any change is
+    # billing_cycle_anchor=now (a new period from the change, invoiced at once). A negative
+    # invoice goes to the customer's credit balance, applied to later invoices. Cancelling at
+    # period end prorates nothing and bills the pending items at the end; an immediate
+    # cancellation is `cancel: {timing: immediate}` with prorate as `credit: account_credit`
+    # and invoice_now as `invoice: now` (with `next_invoice` the pending items are removed).
     "stripe": {
         "proration": {"unit": "second", "credit_from": "price", "lines": "separate"},
         **_changes("account_credit", invoice="next_invoice", period_change={"invoice": "now"}),
         "cancel": _CANCEL_AT_PERIOD_END,
+        "pending_lines": "any_invoice",
     },
     # Kill Bill: in-advance billing by day, end date exclusive; the time ratio is rounded to
     # 9 digits half-up, then each amount half-up. An immediate change repairs the old item (a
@@ -116,8 +146,11 @@ PRESETS: dict[str, dict[str, Any]] = {
     # what remains of it) and bills the new plan prorated up to the next billing-cycle day, on
     # one invoice; a negative total becomes account credit (CBA). The billing-cycle day is kept
     # (`anchor: keep`): a longer plan's first period ends on the first billing-cycle date on or
-    # after the change. `proration.basis: 30/360` is its fixed-30-days mode. An immediate
-    # cancellation is a repair alone.
+    # after the change. Its fixed-30-days mode (org.killbill.invoice.proration.fixed.days =
+    # 30) is `proration.basis: fixed_30` (InvoiceDateUtils: a stretch within a month counts
+    # its days, one into the next month loses the start month's excess over 30, the period
+    # counts 30). The ratio's 9 digits are KillBillMoney.MAX_SCALE (InvoiceDateUtils
+    # .calculateProrationBetweenDates). An immediate cancellation is a repair alone.
     "killbill": {
         "rounding": "half_up",
         "proration": {
@@ -131,17 +164,23 @@ PRESETS: dict[str, dict[str, Any]] = {
         **_changes("account_credit", anchor="keep"),
         "cancel": {"timing": "end_of_term", "invoice": "now", "credit": "account_credit"},
     },
-    # Lago: plans are ordered by price per year (equal counts as an upgrade). An upgrade is
+    # Lago: plans are ordered by price per year (equal counts as an upgrade), a weekly plan
+    # counted as 52 weeks (Plan#yearly_amount_cents: x1 yearly, x2 semiannual, x4 quarterly,
+    # x12 monthly, else x52). An upgrade is
     # immediate: a credit note for the unused days of the old plan (the change day counted as
     # unused) and an invoice for the new plan by day from the change day to the end of the
     # period. A downgrade waits for the end of the period and credits nothing. Day price =
     # amount / actual days of the period. An immediate termination credits the days after
-    # the termination day.
+    # the termination day. The plan that replaces another keeps its subscription date and
+    # billing time (PlanUpgradeService), so a change of interval keeps the billing day
+    # (`anchor: keep`) and bills the new plan by day to the next boundary.
     "lago": {
         "classify": "price",
+        "classify_weeks_per_year": "52",
         "proration": {"unit": "day", "basis": "actual", "change_day": "remaining"},
         **_changes(
             "credit_note",
+            anchor="keep",
             downgrade={"timing": "end_of_term", "credit": "none"},
             quantity_decrease={"timing": "end_of_term", "credit": "none"},
         ),
@@ -152,11 +191,21 @@ PRESETS: dict[str, dict[str, Any]] = {
             "change_day": "used",
         },
     },
-    # Chargebee (day-based billing mode): immediate changes prorated by day over the current
-    # term, the change day counted as unused; the credit for unused time is a credit note
-    # (refundable credit once the term's invoice is paid); the new terms' prorated charge is
-    # invoiced at once and consumes that credit; what is left is applied to later invoices.
-    # A new billing period resets the term.
+    # Chargebee, day-based billing mode ("Billing Mode & Proration"): immediate changes
+    # prorated by day over the current term, the change day counted as unused; the site's
+    # default millisecond-based mode is `proration: {unit: second}`. The old terms' unused
+    # time (the whole old quantity) is credited and the new terms charged for the rest of
+    # the term. The credit is a credit note to the customer's credits (refundable: the
+    # term's invoice is paid); the new terms' charge is invoiced at once and consumes it
+    # (invoice_immediately=false is `invoice: next_invoice`: unbilled charges on the
+    # renewal); what is left is applied to later invoices. An adjustment credit note
+    # against an unpaid invoice is not modelled (see
+    # scenarios/presets/chargebee-adjustment-unpaid-derived.yaml.pending). A plan of
+    # another billing period starts a new term on the change day. Immediate cancellation
+    # credits the unused days (credit_option prorate; `credit: none` for none; the date of
+    # cancellation unbilled unless `cancel: {change_day: used}`); unbilled charges are
+    # invoiced (`invoice: now`) or deleted (`next_invoice`). Each line is rounded half-up
+    # (the docs do not say how Chargebee rounds).
     "chargebee": {
         "proration": {"unit": "day", "basis": "actual", "change_day": "remaining"},
         **_changes("credit_note"),

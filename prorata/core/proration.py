@@ -14,10 +14,10 @@ from fractions import Fraction
 
 from prorata.core import wording
 from prorata.core.calendar import (
-    actual_days,
-    days_30_360,
+    day_count,
     elapsed_seconds,
     local_midnight,
+    period_days,
     round_ratio,
     span_ratio,
 )
@@ -60,8 +60,10 @@ def used_units(span: tuple[datetime, datetime], period: tuple[datetime, datetime
     """The numerator and denominator of a ratio, for explanations."""
     if pr.unit == "second":
         return elapsed_seconds(*span), elapsed_seconds(*period)
-    count = days_30_360 if pr.basis == "30/360" else actual_days
-    return count(span[0].date(), span[1].date()), count(period[0].date(), period[1].date())
+    count = day_count(pr.basis)
+    return count(span[0].date(), span[1].date()), period_days(
+        period[0].date(), period[1].date(), pr.basis
+    )
 
 
 def ratio_for(span, period, pricing: Pricing) -> Fraction:

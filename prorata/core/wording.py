@@ -257,11 +257,13 @@ def explain_proration(
     unit: str,
     rounding: str,
     ratio_digits: int | None,
+    rounded: bool = True,
 ) -> str:
     """Why a prorated line costs what it costs: rate, share of the period, rounding.
 
     Counted in days, spans are shown from their first to their last day included (as on
-    the documents); counted in seconds, from instant to instant (end excluded)."""
+    the documents); counted in seconds, from instant to instant (end excluded).
+    ``rounded=False`` leaves out the rounding (a part of :func:`explain_difference`)."""
     loc = locale.replace("-", "_")
     seconds = unit == "second"
     money = _money(abs(amount), currency, loc)
@@ -278,7 +280,7 @@ def explain_proration(
         )
         if ratio_digits is not None:
             text += f", arrondie à {ratio_digits} décimales"
-        return text + f" ; montant arrondi une fois ({rounding})."
+        return text + (f" ; montant arrondi une fois ({rounding})." if rounded else "")
     what = "seconds" if seconds else "days"
     upto = "" if seconds else " inclusive"
     text = (
@@ -287,4 +289,11 @@ def explain_proration(
     )
     if ratio_digits is not None:
         text += f", rounded to {ratio_digits} digits"
-    return text + f"; amount rounded once ({rounding})."
+    return text + (f"; amount rounded once ({rounding})." if rounded else "")
+
+
+def explain_difference(charged: str, credited: str, locale: str, rounding: str) -> str:
+    """A difference of two prorated shares (new terms less old ones), rounded once."""
+    if lang(locale) == "fr":
+        return f"{charged} − {credited} ; montant arrondi une fois ({rounding})."
+    return f"{charged} − {credited}; amount rounded once ({rounding})."
