@@ -178,10 +178,9 @@ def test_tier_downgrade_approved_in_back_office(open_page, site, language):
     page.get_by_role(
         "button", name=words(language, "Voir le récapitulatif", "Show the order summary")
     ).click()
-    assert (
-        words(language, "Nécessite l'assistance clientèle", "Needs customer support")
-        in page.content()
-    )
+    needs_support = words(language, "Nécessite l'assistance clientèle", "Needs customer support")
+    page.get_by_text(needs_support).first.wait_for()  # the summary page, once it has loaded
+    assert needs_support in page.content()
     page.get_by_role("link", name=words(language, "Passer à la caisse", "Checkout")).click()
     page.get_by_role("button", name=words(language, "Passer la commande", "Place order")).click()
     page.wait_for_selector("[data-outcome=requested]")
