@@ -40,18 +40,21 @@ the floor a renewal is).
 ``--profile`` runs the bill run in this process under cProfile (one worker) and prints the
 top functions by cumulative and by internal time, the time per area (SQLAlchemy, the
 driver, the codec, the core, the batch path's own code) and the cumulative time of a few
-entry points. ``--one-at-a-time`` renews each batch one subscription at a time (the path
-the batch path falls back to; ``run_until_done(..., together=False)``), for comparison.
+entry points. ``--worker-checkpoints`` leaves SQLite's checkpoints to each worker after its
+commits (SQLite's default, as before the checkpointer), for comparison. ``--one-at-a-time``
+renews each batch one subscription at a time (the path the batch path falls back to;
+``run_until_done(..., together=False)``), for comparison.
 SQLite (the default) runs in a temporary directory; ``--database postgresql://…`` runs in
 a new schema of that database, dropped at the end.
 
     .venv/bin/python bench/bill_run.py --subscriptions 2000 [--workers 2] [--batch 200]
-        [--database URL] [--profile] [--one-at-a-time] [--base 20000]
+        [--database URL] [--profile] [--one-at-a-time] [--worker-checkpoints] [--base 20000]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import functools
 import io
@@ -74,6 +77,7 @@ from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
 from prorata.adapters import schema as t
+from prorata.adapters.checkpoints import Checkpointer
 from prorata.adapters.database import database_url, make_engine, migrate
 from prorata.adapters.store import StoreBook, load_config
 from prorata.adapters.tenants import add_account, create_tenant
@@ -282,15 +286,20 @@ def settle(engine) -> None:
     if engine.dialect.name == "postgresql":
         with engine.begin() as connection:
             connection.exec_driver_sql("ANALYZE")
-    else:
-        with engine.connect() as connection:
-            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    else:  # outside a transaction: the driver's connection is in autocommit
+        connection = engine.raw_connection()
+        try:
+            connection.cursor().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        finally:
+            connection.close()
 
 
 # -- the bill run (measured) ---------------------------------------------------------------
 
 
-def _worker(url: str, until, run_id: str, batch: int, queue, go, together: bool, share) -> None:
+def _worker(
+    url: str, until, run_id: str, batch: int, queue, go, together: bool, share, autocheckpoint
+) -> None:
     """The CLI's bill-run worker, started once this process has imported it (one subscription
     at a time: the same worker, its ``run_until_done`` called with ``together=False``)."""
     from prorata.entrypoints.cli import _bill_worker
@@ -300,7 +309,7 @@ def _worker(url: str, until, run_id: str, batch: int, queue, go, together: bool,
         service.run_until_done = functools.partial(service.run_until_done, together=False)
     queue.put(("ready", None))
     go.wait()
-    _bill_worker(url, until, run_id, batch, queue, share)
+    _bill_worker(url, until, run_id, batch, queue, share, autocheckpoint)
 
 
 def _next(queue, procs, expected_gone: int):
@@ -314,16 +323,19 @@ def _next(queue, procs, expected_gone: int):
 
 
 def bill_run(
-    url: str, workers: int, batch: int, together: bool = True
+    url: str, workers: int, batch: int, together: bool = True, checkpointer: bool = True
 ) -> tuple[Summary, float, float, list[str]]:
-    """Run the bill run in ``workers`` spawned processes; (summary, seconds, startup seconds,
-    worker errors)."""
+    """Run the bill run in ``workers`` spawned processes, with SQLite's checkpoints taken
+    by a :class:`Checkpointer` as ``prorata bill-run`` takes them (``checkpointer=False``:
+    by the workers themselves, each after its commits); (summary, seconds, startup
+    seconds, worker errors). The seconds include the last checkpoint."""
     context = multiprocessing.get_context("spawn")
     queue, go = context.Queue(), context.Event()
     run_id = new_run_id()
     procs = [
         context.Process(
-            target=_worker, args=(url, UNTIL, run_id, batch, queue, go, together, (n, workers))
+            target=_worker,
+            args=(url, UNTIL, run_id, batch, queue, go, together, (n, workers), not checkpointer),
         )
         for n in range(workers)
     ]
@@ -339,21 +351,23 @@ def bill_run(
                 proc.join()
             return Summary(), 0.0, 0.0, ["a worker died while starting"]
         ready += item == ("ready", None)
+    checkpoints = Checkpointer(make_engine(url)) if checkpointer else contextlib.nullcontext()
     began = time.perf_counter()
     go.set()
     summary, finished = Summary(), 0
-    while finished < workers:
-        item = _next(queue, procs, finished)
-        if item is None:  # killed outright: it sends nothing
-            errors.append("a worker was stopped")
-            finished += 1
-        elif isinstance(item, tuple) and item[0] == "done":
-            finished += 1
-            summary.failures.update(item[1])
-            if len(item) > 2 and item[2]:
-                errors.append(item[2])
-        else:
-            summary.add(item)
+    with checkpoints:
+        while finished < workers:
+            item = _next(queue, procs, finished)
+            if item is None:  # killed outright: it sends nothing
+                errors.append("a worker was stopped")
+                finished += 1
+            elif isinstance(item, tuple) and item[0] == "done":
+                finished += 1
+                summary.failures.update(item[1])
+                if len(item) > 2 and item[2]:
+                    errors.append(item[2])
+            else:
+                summary.add(item)
     spent = time.perf_counter() - began
     for proc in procs:
         proc.join()
@@ -566,7 +580,9 @@ def bench(url: str, name: str, args) -> int:
         summary, spent = profile(url, n, args.batch, together)
         errors, startup, workers = [], 0.0, 1
     else:
-        summary, spent, startup, errors = bill_run(url, args.workers, args.batch, together)
+        summary, spent, startup, errors = bill_run(
+            url, args.workers, args.batch, together, not args.worker_checkpoints
+        )
         workers = args.workers
     problems = check(engine, n, summary, errors)
     floor = insert_floor(engine, n)
@@ -617,6 +633,11 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=200, help="subscriptions per transaction")
     parser.add_argument(
         "--profile", action="store_true", help="one worker, in process, under cProfile"
+    )
+    parser.add_argument(
+        "--worker-checkpoints",
+        action="store_true",
+        help="SQLite: each worker checkpoints after its commits (before the checkpointer)",
     )
     parser.add_argument(
         "--one-at-a-time",

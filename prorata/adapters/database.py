@@ -9,6 +9,9 @@ Invariants of every engine made here:
   start instead of failing half-way, so one change per database applies at a time;
 - PostgreSQL runs at READ COMMITTED; services lock the rows they change
   (``SELECT … FOR UPDATE``), so one change per subscription applies at a time;
+- an SQLite engine made with ``autocheckpoint=False`` never checkpoints its write-ahead
+  log itself: a :class:`~prorata.adapters.checkpoints.Checkpointer` beside it must (the
+  bill run's workers, whose parent checkpoints for them);
 - :func:`migrate` brings the schema to Alembic's head and is idempotent.
 """
 
@@ -38,17 +41,20 @@ def database_url(url: str | None = None) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-def make_engine(url: str | None = None, *, pool: bool = True) -> Engine:
-    """An engine for ``url`` (see :func:`database_url`) with the settings above."""
+def make_engine(
+    url: str | None = None, *, pool: bool = True, autocheckpoint: bool = True
+) -> Engine:
+    """An engine for ``url`` (see :func:`database_url`) with the settings above;
+    ``autocheckpoint=False``: SQLite connections that leave checkpoints to another."""
     full = database_url(url)
     parsed = make_url(full)
     if parsed.get_backend_name() == "sqlite":
-        return _sqlite_engine(full, parsed.database)
+        return _sqlite_engine(full, parsed.database, autocheckpoint)
     kwargs = {} if pool else {"poolclass": NullPool}
     return create_engine(full, isolation_level="READ COMMITTED", **kwargs)
 
 
-def _sqlite_engine(url: str, path: str | None) -> Engine:
+def _sqlite_engine(url: str, path: str | None, autocheckpoint: bool = True) -> Engine:
     if path and path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"timeout": 60})
@@ -62,6 +68,8 @@ def _sqlite_engine(url: str, path: str | None) -> Engine:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA busy_timeout=60000")
+        if not autocheckpoint:
+            cursor.execute("PRAGMA wal_autocheckpoint=0")
         cursor.close()
 
     @event.listens_for(engine, "begin")

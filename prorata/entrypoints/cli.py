@@ -254,15 +254,22 @@ def worker_gc() -> None:
 
 
 def _bill_worker(
-    url: str, until, run_id: str, batch: int, queue, share: tuple[int, int] | None = None
+    url: str,
+    until,
+    run_id: str,
+    batch: int,
+    queue,
+    share: tuple[int, int] | None = None,
+    autocheckpoint: bool = True,
 ) -> None:
     """One bill-run worker process (``share``: its index and the number of workers):
-    batches until nothing is due; reports each batch."""
+    batches until nothing is due; reports each batch. ``autocheckpoint=False``: its parent
+    checkpoints SQLite's log (:class:`~prorata.adapters.checkpoints.Checkpointer`)."""
     from prorata.adapters.database import make_engine
     from prorata.services.bill_run import run_until_done
 
     worker_gc()
-    engine = make_engine(url)
+    engine = make_engine(url, autocheckpoint=autocheckpoint)
     try:
         total = run_until_done(
             engine, until, run_id=run_id, batch=batch, progress=queue.put, share=share
@@ -291,6 +298,7 @@ def bill_run_command(
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
+    from prorata.adapters.checkpoints import Checkpointer
     from prorata.adapters.database import database_url, make_engine
     from prorata.core.money import Money
     from prorata.services.bill_run import Summary, due_count, new_run_id
@@ -315,12 +323,16 @@ def bill_run_command(
         queue = context.Queue()
         procs = [
             context.Process(
-                target=_bill_worker, args=(url, moment, run_id, batch, queue, (index, workers))
+                target=_bill_worker,
+                args=(url, moment, run_id, batch, queue, (index, workers), False),
             )
             for index in range(workers)
         ]
         columns = (*Progress.get_default_columns()[:2], BarColumn(), MofNCompleteColumn())
-        with Progress(*columns, TimeElapsedColumn(), console=console) as bar:
+        with (
+            Checkpointer(make_engine(url)),  # SQLite: the workers' checkpoints, off their way
+            Progress(*columns, TimeElapsedColumn(), console=console) as bar,
+        ):
             task = bar.add_task(f"bill run {run_id}", total=expected)
             for proc in procs:
                 proc.start()
