@@ -30,7 +30,7 @@ from sqlalchemy import Engine
 
 log = structlog.get_logger(__name__)
 
-LIMIT = 256 * 2**20  # bytes of write-ahead log before it is emptied
+LIMIT = 1024 * 2**20  # bytes of write-ahead log before it is emptied
 EVERY = 0.2  # seconds between checkpoints
 
 
