@@ -456,3 +456,7 @@ def notify_command(
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":  # python -m prorata.entrypoints.cli …
+    main()
