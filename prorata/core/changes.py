@@ -225,8 +225,8 @@ def evaluate(
     kinds, primary = classify(policy, ctx.catalog, sub.items, items)
     if primary is None:
         return refuse(ctx, sub, "no_change")
-    new_cycle = ctx.catalog.plan(items[0].plan).period != main_period(ctx, sub)
-    if sub.cancel_at is not None and (new_cycle or change.anchor == "reset"):
+    cycle_changed = ctx.catalog.plan(items[0].plan).period != main_period(ctx, sub)
+    if sub.cancel_at is not None and (cycle_changed or change.anchor == "reset"):
         # a new billing cycle would bill time past the end the customer asked for
         return refuse(
             ctx,
@@ -401,8 +401,11 @@ def _difference_line(
     old_value = sum((unit_total(catalog.plan(i.plan), i.quantity) for i in old_items), 0)
     new_value = sum((unit_total(catalog.plan(i.plan), i.quantity) for i in new_items), 0)
     if new_cycle is not None:
+        values = (old_value, new_value)
         return [
-            _cycle_difference_line(sub, old_items, new_items, remaining, period, pricing, new_cycle)
+            _cycle_difference_line(
+                sub, (old_items, new_items), values, remaining, period, pricing, new_cycle
+            )
         ]
     main = new_items[0] if new_items else old_items[0]
     old_main = old_items[0] if old_items else main
@@ -425,12 +428,14 @@ def _difference_line(
     ]
 
 
-def _cycle_difference_line(sub, old_items, new_items, remaining, period, pricing, new_cycle):
+def _cycle_difference_line(sub, items, values, remaining, period, pricing, new_cycle):
     """One line: the new terms' share of ``new_cycle`` less the old terms' share of
-    ``period`` over the same ``remaining`` days, the difference rounded once (WHMCS)."""
+    ``period`` over the same ``remaining`` days, the difference rounded once (WHMCS);
+    ``items`` and ``values``: the old and the new terms, and the price of a whole period of
+    each."""
     catalog = pricing.catalog
-    old_value = sum((unit_total(catalog.plan(i.plan), i.quantity) for i in old_items), 0)
-    new_value = sum((unit_total(catalog.plan(i.plan), i.quantity) for i in new_items), 0)
+    old_items, new_items = items
+    old_value, new_value = values
     r_new = ratio_for(remaining, new_cycle, pricing)
     r_old = ratio_for(remaining, period, pricing)
     exact = Fraction(new_value) * r_new - Fraction(old_value) * r_old
