@@ -77,7 +77,7 @@ from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
 from prorata.adapters import schema as t
-from prorata.adapters.checkpoints import Checkpointer
+from prorata.adapters.checkpoints import Checkpointer, checkpoint
 from prorata.adapters.database import database_url, make_engine, migrate
 from prorata.adapters.store import StoreBook, load_config
 from prorata.adapters.tenants import add_account, create_tenant
@@ -286,12 +286,8 @@ def settle(engine) -> None:
     if engine.dialect.name == "postgresql":
         with engine.begin() as connection:
             connection.exec_driver_sql("ANALYZE")
-    else:  # outside a transaction: the driver's connection is in autocommit
-        connection = engine.raw_connection()
-        try:
-            connection.cursor().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
-        finally:
-            connection.close()
+    else:
+        checkpoint(engine, "TRUNCATE")
 
 
 # -- the bill run (measured) ---------------------------------------------------------------

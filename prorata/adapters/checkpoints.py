@@ -74,15 +74,24 @@ class Checkpointer:
             return 0
 
     def _checkpoint(self, mode: str) -> None:
-        connection = self.engine.raw_connection()  # autocommit: the engine's connect hook
-        try:
-            cursor = connection.cursor()
-            cursor.execute(f"PRAGMA wal_checkpoint({mode})")
-            cursor.fetchall()
-            cursor.close()
-        finally:
-            connection.close()
+        checkpoint(self.engine, mode)
         if mode == "PASSIVE":
             self.passive += 1
         else:
             self.emptied += 1
+
+
+def checkpoint(engine: Engine, mode: str) -> None:
+    """One ``PRAGMA wal_checkpoint(mode)`` on ``engine``'s SQLite database (``PASSIVE``,
+    ``FULL``, ``RESTART`` or ``TRUNCATE``), outside any transaction: the driver's connection
+    is in autocommit (the engine's connect hook)."""
+    if mode not in ("PASSIVE", "FULL", "RESTART", "TRUNCATE"):
+        raise ValueError(f"not a checkpoint mode: {mode!r}")
+    connection = engine.raw_connection()
+    try:
+        cursor = connection.cursor()
+        cursor.execute(f"PRAGMA wal_checkpoint({mode})")
+        cursor.fetchall()
+        cursor.close()
+    finally:
+        connection.close()
