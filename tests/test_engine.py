@@ -266,3 +266,23 @@ def test_immediate_cancel_without_a_final_invoice_drops_pending_lines_not_the_cr
     assert [line["kind"] for line in final["lines"]] == ["proration_credit"]
     assert final["total"].startswith("-")
     assert out["accounts"]["acme"]["credit"] == final["total"][1:]
+
+
+def test_one_instant_is_written_in_each_zone_it_comes_in():
+    """The wording cache once keyed on the aware datetime: midnight in Paris and 23:00 UTC
+    the day before are equal datetimes, so whichever came first gave its date to both."""
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from prorata.core import wording
+
+    paris = datetime(2024, 3, 1, tzinfo=ZoneInfo("Europe/Paris"))
+    utc = paris.astimezone(UTC)
+    assert paris == utc and hash(paris) == hash(utc)
+    for first, second in ((utc, paris), (paris, utc)):
+        wording._date.cache_clear()
+        wording._when_seconds.cache_clear()
+        assert wording.when(first, "en") != wording.when(second, "en")
+        assert wording.when(first, "en", seconds=True) != wording.when(second, "en", True)
+    assert wording.when(paris, "en") == "Mar 1, 2024"
+    assert wording.when(utc, "en") == "Feb 29, 2024"

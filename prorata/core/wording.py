@@ -6,7 +6,7 @@ Unknown locales fall back to English wording with the locale's number formats.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
 from functools import lru_cache
@@ -171,12 +171,25 @@ def lang(locale: str) -> str:
     return language if language in ("fr", "en") else "en"
 
 
-@lru_cache(maxsize=4096)
 def when(moment: datetime, locale: str, seconds: bool = False) -> str:
-    """A date (or a datetime, to the second) as the locale writes it."""
+    """A date (or a datetime, to the second) as the locale writes it, in ``moment``'s own
+    zone. Cached by the wall time shown: aware datetimes of one instant in two zones are
+    equal (and hash alike), so caching on ``moment`` itself gave one zone's date to the
+    other's."""
     if seconds:
-        return format_datetime(moment, "medium", locale=locale.replace("-", "_"))
-    return format_date(moment.date(), "medium", locale=locale.replace("-", "_"))
+        return _when_seconds(moment, moment.tzinfo, locale)
+    return _date(moment.date(), locale)
+
+
+@lru_cache(maxsize=4096)
+def _when_seconds(moment: datetime, _zone: object, locale: str) -> str:
+    # ``_zone`` is in the key only: with it, one instant in two zones is two entries
+    return format_datetime(moment, "medium", locale=locale.replace("-", "_"))
+
+
+@lru_cache(maxsize=4096)
+def _date(day: date, locale: str) -> str:
+    return format_date(day, "medium", locale=locale.replace("-", "_"))
 
 
 @lru_cache(maxsize=4096)
