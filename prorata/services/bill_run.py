@@ -49,7 +49,7 @@ from sqlalchemy import Connection, Engine, func, select
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from prorata.adapters import schema as t
-from prorata.adapters.batch_reading import StaleBatch, read_batch
+from prorata.adapters.batch_reading import StaleBatch, read_batch, records
 from prorata.adapters.renewal_batch import BatchBook, Recorder, numbered_document
 from prorata.adapters.store import StoreBook, TenantConfig, load_config, lock_series
 from prorata.core.changes import Context
@@ -121,7 +121,7 @@ def _claim(
         query = query.where(t.subscriptions.c.account_id % count == index)
     if connection.dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True, of=t.subscriptions)
-    return connection.execute(query).all()
+    return records(connection.execute(query))
 
 
 def _count(summary: Summary, outcomes, keep: bool, numbered=None) -> None:
