@@ -9,6 +9,7 @@ import pytest
 from prorata.core.calendar import (
     PeriodUnit,
     Schedule,
+    calendar_period_start,
     days_30_360,
     round_ratio,
     span_ratio,
@@ -39,6 +40,47 @@ def test_day_based_units_and_next_boundary():
     weekly = Schedule.starting(at(2024, 3, 4), PeriodUnit.WEEKLY, None)
     assert weekly.next_boundary_after(at(2024, 3, 4)).date() == date(2024, 3, 11)
     assert weekly.index_of(at(2024, 3, 20)) == 2
+
+
+@pytest.mark.parametrize(
+    ("day", "unit", "first"),
+    [
+        (date(2024, 4, 10), PeriodUnit.WEEKLY, date(2024, 4, 8)),  # a Wednesday: its Monday
+        (date(2024, 4, 8), PeriodUnit.WEEKLY, date(2024, 4, 8)),
+        (date(2024, 1, 3), PeriodUnit.WEEKLY, date(2024, 1, 1)),
+        (date(2023, 1, 1), PeriodUnit.WEEKLY, date(2022, 12, 26)),  # a Sunday: last year's
+        (date(2024, 2, 29), PeriodUnit.MONTHLY, date(2024, 2, 1)),
+        (date(2024, 5, 20), PeriodUnit.QUARTERLY, date(2024, 4, 1)),
+        (date(2024, 12, 31), PeriodUnit.QUARTERLY, date(2024, 10, 1)),
+        (date(2024, 6, 30), PeriodUnit.SEMIANNUAL, date(2024, 1, 1)),
+        (date(2024, 7, 1), PeriodUnit.SEMIANNUAL, date(2024, 7, 1)),
+        (date(2024, 4, 10), PeriodUnit.ANNUAL, date(2024, 1, 1)),
+        (date(2025, 3, 1), PeriodUnit.BIENNIAL, date(2024, 1, 1)),
+        (date(2024, 4, 10), PeriodUnit.DAILY, date(2024, 4, 10)),
+    ],
+)
+def test_calendar_period_start(day, unit, first):
+    assert calendar_period_start(day, unit) == first
+
+
+def test_calendar_schedule_anchors_at_local_midnight_of_the_calendar_start():
+    paris = ZoneInfo("Europe/Paris")
+    schedule = Schedule.calendar(at(2024, 4, 10, paris, hour=15), PeriodUnit.QUARTERLY)
+    assert schedule.anchor == at(2024, 4, 1, paris)
+    assert [schedule.boundary(k).date() for k in range(-1, 4)] == [
+        date(2024, 1, 1),
+        date(2024, 4, 1),
+        date(2024, 7, 1),
+        date(2024, 10, 1),
+        date(2025, 1, 1),
+    ]
+    weekly = Schedule.starting(at(2024, 4, 10, paris), PeriodUnit.WEEKLY, 10, "calendar")
+    # 31 March 2024 is the day clocks go forward: the boundaries stay at local midnight
+    assert weekly.boundary(-2) == at(2024, 3, 25, paris)
+    assert weekly.period_containing(at(2024, 4, 14, paris, hour=23)) == (
+        at(2024, 4, 8, paris),
+        at(2024, 4, 15, paris),
+    )
 
 
 def test_aircall_ratio_is_27_of_31_days():

@@ -24,7 +24,9 @@ from prorata.core.calendar import (
     PeriodUnit,
     Schedule,
     add_months,
+    calendar_period_start,
     clamp_day,
+    is_calendar_boundary,
     local_midnight,
     span_ratio,
 )
@@ -209,13 +211,20 @@ def scenarios(draw, presets=(None, *PRESETS)) -> Scenario:
     events = []
     for ident in subs:
         term = draw(st.sampled_from((None, TermSpec(PeriodUnit.ANNUAL))))
+        # None: the policy's (calendar under lago, anniversary elsewhere)
+        billing_time = draw(st.sampled_from((None, "anniversary", "calendar")))
         subscribe = Subscribe(
             id=ident,
             account=draw(st.sampled_from(sorted(accs))),
             plan=draw(st.sampled_from(plan_ids)),
             quantity=draw(st.integers(1, 5)),
-            billing_day=draw(st.one_of(st.none(), st.integers(1, 31))),
+            billing_day=draw(
+                st.sampled_from((None, 1))
+                if billing_time == "calendar"
+                else st.one_of(st.none(), st.integers(1, 31))
+            ),
             term=term,
+            billing_time=billing_time,
         )
         events.append((t0, subscribe))
     timed = draw(
@@ -598,6 +607,104 @@ def test_boundary_never_drifts(start, unit, billing_day, k, zone):
     assert schedule.boundary(k) < schedule.boundary(k + 1)
     assert schedule.index_of(got) == k
     assert schedule.period_containing(got) == (got, schedule.boundary(k + 1))
+
+
+# the months on whose 1st a calendar period starts, written out (not computed) to check
+# calendar_period_start against; biennial periods also start in even years only
+CALENDAR_MONTHS = {
+    PeriodUnit.MONTHLY: tuple(range(1, 13)),
+    PeriodUnit.QUARTERLY: (1, 4, 7, 10),
+    PeriodUnit.SEMIANNUAL: (1, 7),
+    PeriodUnit.ANNUAL: (1,),
+    PeriodUnit.BIENNIAL: (1,),
+}
+recurring_periods = st.sampled_from([p for p in PeriodUnit if p.recurring])
+
+
+def is_calendar_start(d: date, unit: PeriodUnit) -> bool:
+    if unit is PeriodUnit.DAILY:
+        return True
+    if unit is PeriodUnit.WEEKLY:
+        return d.weekday() == 0  # Monday
+    even = d.year % 2 == 0 or unit is not PeriodUnit.BIENNIAL
+    return d.day == 1 and d.month in CALENDAR_MONTHS[unit] and even
+
+
+@FAST
+@given(
+    st.dates(date(2000, 1, 1), date(2040, 12, 31)),
+    recurring_periods,
+    st.integers(-30, 60),
+    st.sampled_from(ZONES),
+    st.sampled_from(HOURS),
+)
+def test_calendar_boundaries_are_calendar_starts_and_tile(start, unit, k, zone, hour):
+    """A calendar schedule's boundaries are local midnights on the first day of a calendar
+    period (Monday; the 1st of a month, quarter, half year, year); consecutive boundaries
+    are consecutive calendar starts (no gap, none skipped); the start lies in the first
+    period, which begins at the calendar start on or before it."""
+    zone = ZoneInfo(zone)
+    begin = local_midnight(start, zone).replace(hour=hour)
+    schedule = Schedule.calendar(begin, unit)
+    a, b = schedule.boundary(k), schedule.boundary(k + 1)
+    assert is_calendar_start(a.date(), unit) and is_calendar_boundary(a.date(), unit)
+    assert (a.hour, a.minute, a.tzinfo) == (0, 0, zone)
+    assert a < b
+    between = [a.date() + timedelta(days=n) for n in range(1, (b.date() - a.date()).days)]
+    assert not any(is_calendar_start(d, unit) for d in between)
+    assert calendar_period_start(b.date() - timedelta(days=1), unit) == a.date()
+    assert schedule.index_of(a) == k and schedule.period_containing(a) == (a, b)
+    first = schedule.period_containing(begin)
+    assert first[0] == schedule.anchor <= begin < first[1]
+    assert first[0].date() == calendar_period_start(start, unit) <= start
+    assert Schedule.starting(begin, unit, 1, "calendar") == schedule
+
+
+LAGO_FIRST_PERIOD = """
+currency: EUR
+timezone: {zone}
+policy: lago
+catalog:
+  products:
+    - id: app
+      plans:
+        - {{id: p, period: {unit}, price: "{price}"}}
+accounts: [{{id: a}}]
+events:
+  - {{at: {start}, subscribe: {{id: s, account: a, plan: p}}}}
+  - {{at: {start}, subscribe: {{id: t, account: a, plan: p, billing_time: anniversary}}}}
+run_until: {start}
+"""
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.dates(date(2020, 1, 1), date(2030, 12, 31)),
+    st.sampled_from([p for p in PeriodUnit if p.recurring and p is not PeriodUnit.BIENNIAL]),
+    st.decimals(Decimal("0.01"), Decimal("9999.99"), places=2),
+    st.sampled_from(ZONES),
+)
+def test_lago_first_invoice_bills_the_days_to_the_next_calendar_start(start, unit, price, zone):
+    """Lago, calendar: the first invoice bills the days from the start to the next calendar
+    start at price / days of the calendar period containing the start, rounded once; the
+    anniversary subscription beside it is billed in full for one period from its start."""
+    text = LAGO_FIRST_PERIOD.format(zone=zone, unit=unit.value, price=price, start=start)
+    book = simulate(parse_scenario(text))
+    calendar, anniversary = book.documents
+    period_start = start
+    while not is_calendar_start(period_start, unit):
+        period_start -= timedelta(days=1)
+    period_end = start + timedelta(days=1)
+    while not is_calendar_start(period_end, unit):
+        period_end += timedelta(days=1)
+    days, period_days = (period_end - start).days, (period_end - period_start).days
+    expected = round_amount(price * days / period_days, "EUR")
+    assert calendar.total == expected, (days, period_days)
+    (line,) = calendar.lines
+    assert (line.start.date(), line.end.date()) == (start, period_end)
+    assert anniversary.total == Money(price, "EUR")
+    sub = book.subscriptions["s"]
+    assert (sub.period_start.date(), sub.period_end.date()) == (start, period_end)
 
 
 def cut_period(start, unit, billing_day, k, offset, hour, zone, unit_of_time):

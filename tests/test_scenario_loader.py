@@ -367,6 +367,27 @@ INVALID = [
         "must be whole and increasing",
     ),
     (
+        "bad-billing-time",
+        edited("quantity: 10}", "quantity: 10, billing_time: monthly}"),
+        "events[0].subscribe.billing_time",
+        "billing_time: monthly",
+        "'monthly' is not one of anniversary, calendar",
+    ),
+    (
+        "calendar-billing-on-another-day",
+        edited("quantity: 10}", "quantity: 10, billing_time: calendar, billing_day: 6}"),
+        "events[0].subscribe.billing_day",
+        "billing_day: 6",
+        "6 does not go with billing_time calendar",
+    ),
+    (
+        "bad-policy-billing-time",
+        edited("policy: aircall", "policy: {preset: lago, billing_time: yearly}"),
+        "policy.billing_time",
+        "billing_time: yearly",
+        "'yearly' is not one of anniversary, calendar",
+    ),
+    (
         "run-until-before-last-event",
         edited("run_until: 2024-09-01", "run_until: 2024-07-01"),
         "run_until",

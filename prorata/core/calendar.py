@@ -7,6 +7,9 @@ Invariants:
 - Instants are timezone-aware datetimes; boundaries are wall-clock times in the schedule's
   zone, and elapsed seconds are measured in UTC, so a DST change is counted as it happened.
 - Ratios are exact ``fractions.Fraction``; nothing here rounds money.
+- A calendar schedule (``billing_time: calendar``) is one whose anchor is a calendar
+  boundary (:func:`calendar_period_start`); its later boundaries, ``anchor + k periods``, are
+  calendar boundaries too, since each unit's calendar periods are whole multiples of it.
 """
 
 from __future__ import annotations
@@ -78,6 +81,35 @@ def local_midnight(d: date, zone: tzinfo) -> datetime:
     return datetime(d.year, d.month, d.day, tzinfo=zone)
 
 
+BILLING_TIMES = ("anniversary", "calendar")
+"""Where a subscription's periods start: ``anniversary``, from its own start (or billing day);
+``calendar``, on the calendar's boundaries (Lago's ``billing_time``)."""
+
+
+def calendar_period_start(d: date, unit: PeriodUnit) -> date:
+    """The first day of the calendar period of ``unit`` that contains ``d``.
+
+    Weekly: the Monday on or before ``d`` (Lago's weeks run Monday to Sunday). Month-based
+    units: the 1st of a month whose index ``year × 12 + month − 1`` is a multiple of the
+    unit's months: every month, 1 Jan/Apr/Jul/Oct, 1 Jan/Jul, 1 January, and (biennial,
+    which Lago does not have) 1 January of an even year. Daily: ``d`` itself.
+    """
+    if unit.months:
+        index = d.year * 12 + d.month - 1
+        index -= index % unit.months
+        return date(index // 12, index % 12 + 1, 1)
+    if unit is PeriodUnit.WEEKLY:
+        return d - timedelta(days=d.weekday())
+    if unit is PeriodUnit.DAILY:
+        return d
+    raise ValueError("a one_time plan has no calendar periods")
+
+
+def is_calendar_boundary(d: date, unit: PeriodUnit) -> bool:
+    """Whether a calendar period of ``unit`` starts on ``d``."""
+    return calendar_period_start(d, unit) == d
+
+
 @dataclass(frozen=True)
 class Schedule:
     """The boundaries of a recurring plan: ``boundary(k) = anchor + k periods``.
@@ -97,18 +129,37 @@ class Schedule:
             raise ValueError("a schedule's anchor must be timezone-aware")
 
     @classmethod
-    def starting(cls, start: datetime, unit: PeriodUnit, billing_day: int | None) -> Schedule:
+    def starting(
+        cls,
+        start: datetime,
+        unit: PeriodUnit,
+        billing_day: int | None,
+        billing_time: str = "anniversary",
+    ) -> Schedule:
         """The schedule of a subscription starting at ``start`` billed on ``billing_day``.
 
         Month-based units put a boundary on ``billing_day`` in the start's month, so a start on
         another day lies inside a first period that it only partly covers. Day-based units
-        are anchored at the start itself.
+        are anchored at the start itself. With ``billing_time`` ``calendar`` the billing day
+        is not used: see :meth:`calendar`.
         """
+        if billing_time == "calendar":
+            return cls.calendar(start, unit)
         if unit.months and billing_day is not None:
             day = clamp_day(start.year, start.month, billing_day)
             anchor = start.replace(year=day.year, month=day.month, day=day.day)
             return cls(anchor, unit, billing_day)
         return cls(start, unit, billing_day or start.day)
+
+    @classmethod
+    def calendar(cls, start: datetime, unit: PeriodUnit) -> Schedule:
+        """Calendar billing: boundaries at local midnight on the first day of each calendar
+        period of ``unit`` (:func:`calendar_period_start`), anchored at the one on or before
+        ``start``; a start inside a period lies in a first period it only partly covers."""
+        if not unit.recurring:
+            raise ValueError("a one_time plan has no schedule")
+        first = calendar_period_start(start.date(), unit)
+        return cls(local_midnight(first, start.tzinfo), unit, 1)
 
     def boundary(self, k: int) -> datetime:
         if self.unit.months:

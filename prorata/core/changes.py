@@ -290,9 +290,12 @@ def quote_immediate(
         or asked == "reset"
         or (cycle_changed and (anchor == "reset" or pr.unit == "none"))
     )
+    billing_time = sub.billing_time
     if restart:
+        # a new anniversary on the change day, whatever the billing time was
         schedule = Schedule.starting(t, new_plan.period, t.day)
         new_period = charge_period = (t, schedule.boundary(1))
+        billing_time = "anniversary"
     elif cycle_changed and anchor == "due_date":
         # the period still ends where it did and the new cycle's periods end there too; the
         # current period becomes the new cycle's one that ends there (its days are the
@@ -300,8 +303,10 @@ def quote_immediate(
         day = sub.schedule.billing_day if sub.schedule.unit.months else sub.period_end.day
         schedule = Schedule.starting(sub.period_end, new_plan.period, day)
         new_period = charge_period = (schedule.boundary(-1), sub.period_end)
+        billing_time = "anniversary"
     elif cycle_changed:
-        schedule = Schedule.starting(t, new_plan.period, sub.schedule.billing_day)
+        # the billing day kept, or (calendar billing) the new cycle's calendar periods
+        schedule = Schedule.starting(t, new_plan.period, sub.schedule.billing_day, billing_time)
         charge_period = schedule.period_containing(t)
         new_period = (charge_period[0], charge_period[1])
     remaining = (t, sub.period_end)
@@ -352,6 +357,7 @@ def quote_immediate(
         period_end=new_period[1],
         segments=kept_segments + new_segments,
         term=_term_after(sub, new_period) if new_period != period else sub.term,
+        billing_time=billing_time,
     )
     if restart:
         # a period that starts now is billed in advance now, whatever the kind's rule says

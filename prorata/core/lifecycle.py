@@ -87,16 +87,36 @@ def start(ctx: Context, spec: Subscribe, at: datetime, currency: str) -> Step:
         )
         return Step(sub, tuple(lines))
     begin = at if policy.proration.unit == "second" else local_midnight(at.date(), at.tzinfo)
-    schedule = Schedule.starting(begin, main.period, spec.billing_day)
+    billing_time = billing_time_of(spec, policy.billing_time)
+    schedule = Schedule.starting(begin, main.period, spec.billing_day, billing_time)
     period = schedule.period_containing(begin)
     term = None
     if spec.term is not None:
         term = Term(
             spec.term.period, begin, term_end(begin, spec.term.period), spec.term.auto_renew
         )
-    sub = base.evolve(schedule=schedule, period_start=begin, period_end=period[1], term=term)
+    sub = base.evolve(
+        schedule=schedule,
+        period_start=begin,
+        period_end=period[1],
+        term=term,
+        billing_time=billing_time,
+    )
     lines = _bill_period(ctx, sub, (begin, period[1]), period)
     return Step(sub.evolve(segments=charged_segments(lines, currency)), tuple(lines))
+
+
+def billing_time_of(spec: Subscribe, default: str) -> str:
+    """Where the periods of the subscription that ``spec`` starts begin: its own
+    ``billing_time``, else the policy's ``default``; but a ``billing_day`` other than the 1st,
+    with no billing time asked for, is an anniversary on that day (calendar periods start on
+    the 1st), as it was before billing times existed. Under ``calendar`` the billing day is
+    not used."""
+    if spec.billing_time is not None:
+        return spec.billing_time
+    if spec.billing_day not in (None, 1):
+        return "anniversary"
+    return default
 
 
 def due_at(sub: Subscription) -> datetime | None:
@@ -145,11 +165,14 @@ def _advance(ctx: Context, sub: Subscription, at: datetime) -> Step:
         sub = sub.evolve(
             term=Term(sub.term.unit, sub.term.end, term_end(sub.term.end, sub.term.unit))
         )
-    period = (at, sub.schedule.next_boundary_after(at))
-    lines = [*sub.pending_lines, *_bill_period(ctx, sub, period, period)]
+    # ``at`` is a boundary, unless a scheduled change of cycle has just aligned the schedule
+    # on the calendar: then the new plan's first period is prorated over the full period
+    period = sub.schedule.period_containing(at)
+    span = (at, period[1])
+    lines = [*sub.pending_lines, *_bill_period(ctx, sub, span, period)]
     renewed = sub.evolve(
-        period_start=period[0],
-        period_end=period[1],
+        period_start=span[0],
+        period_end=span[1],
         pending_lines=(),
         segments=charged_segments(lines, sub.currency),
     )
@@ -161,13 +184,16 @@ def _apply_scheduled(ctx: Context, sub: Subscription, scheduled, at: datetime) -
     if isinstance(items, Refusal):
         return sub
     new_unit = ctx.catalog.plan(items[0].plan).period
-    schedule = sub.schedule
+    schedule, billing_time = sub.schedule, sub.billing_time
     if new_unit != schedule.unit:
         policy = effective_policy(ctx, items, scheduled.change)
         anchor = scheduled.change.anchor or policy.rule("period_change").anchor
-        day = at.day if anchor == "reset" else schedule.billing_day
-        schedule = Schedule.starting(at, new_unit, day)
-    return sub.evolve(items=items, schedule=schedule)
+        if anchor == "reset":
+            # a new anniversary on the change day
+            schedule, billing_time = Schedule.starting(at, new_unit, at.day), "anniversary"
+        else:
+            schedule = Schedule.starting(at, new_unit, schedule.billing_day, billing_time)
+    return sub.evolve(items=items, schedule=schedule, billing_time=billing_time)
 
 
 def _renew_maintenance(ctx: Context, sub: Subscription, at: datetime) -> Step:

@@ -60,6 +60,8 @@ class Subscribe:
     billing_day: int | None = None
     term: TermSpec | None = None
     add_products: tuple[str, ...] = ()
+    # anniversary | calendar: where periods start; None takes the policy's ``billing_time``
+    billing_time: str | None = None
 
 
 @dataclass(frozen=True)

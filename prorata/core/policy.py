@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from prorata.core.calendar import BILLING_TIMES
 from prorata.core.payments import Dunning, PaymentChange
 
 CHANGE_KINDS = (
@@ -137,6 +138,11 @@ SCHEMA: dict[str, Any] = {
     # next_invoice`): the next renewal only, or the next invoice issued for the subscription
     # (a change invoiced now, a new billing period, a final invoice), as Stripe does
     "pending_lines": _choice("renewal", "any_invoice"),
+    # extension: where a new subscription's periods start when its subscribe does not say:
+    # `anniversary`, from its start (or billing day); `calendar`, on calendar boundaries
+    # (1st of the month, 1 Jan/Apr/Jul/Oct, 1 Jan/Jul, 1 January; weekly on Monday), the
+    # first period prorated (Lago's billing_time, whose default is calendar)
+    "billing_time": _choice(*BILLING_TIMES),
 }
 # where the periods of a new billing cycle fall: ``reset`` starts one on the change day;
 # ``keep`` keeps the billing day; ``due_date`` (WHMCS) keeps the current period's end: the
@@ -179,6 +185,7 @@ DEFAULTS: dict[str, Any] = {
     "payment": {"change": "immediately", "pending_hours": 23},
     "dunning": {"retry_days": [3, 5, 7], "final": "suspend"},
     "pending_lines": "renewal",
+    "billing_time": "anniversary",
 }
 
 
@@ -237,6 +244,7 @@ class Policy:
     pending_lines: str = "renewal"
     classify_weeks_per_year: str = "365/7"
     approvers: frozenset[str] = frozenset()
+    billing_time: str = "anniversary"
 
     def approves(self, actor) -> bool:
         """Whether ``actor``'s own change passes the approval gate (``approvers``)."""
@@ -317,6 +325,7 @@ def _build(name: str, merged: Mapping[str, Any]) -> Policy:
         dunning=Dunning(tuple(dunning["retry_days"]), dunning["final"]),
         pending_lines=merged.get("pending_lines", DEFAULTS["pending_lines"]),
         classify_weeks_per_year=merged.get("classify_weeks_per_year", "365/7"),
+        billing_time=merged.get("billing_time", DEFAULTS["billing_time"]),
         source=merged,
     )
 

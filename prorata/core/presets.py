@@ -174,7 +174,14 @@ PRESETS: dict[str, dict[str, Any]] = {
     # the termination day. The plan that replaces another keeps its subscription date and
     # billing time (PlanUpgradeService), so a change of interval keeps the billing day
     # (`anchor: keep`) and bills the new plan by day to the next boundary.
+    # Billing time (Subscription#billing_time, `calendar` unless the subscription asks for
+    # `anniversary`; Subscriptions::Dates::*Service): calendar periods start at the
+    # beginning of the week (Monday), month, quarter, half year or year; the first period
+    # runs from the start to the next of them, by day at amount / days of the full period
+    # containing the start (Fees::SubscriptionService#first_subscription_amount,
+    # DatesService#single_day_price); anniversary periods follow the subscription date.
     "lago": {
+        "billing_time": "calendar",
         "classify": "price",
         "classify_weeks_per_year": "52",
         "proration": {"unit": "day", "basis": "actual", "change_day": "remaining"},

@@ -107,6 +107,9 @@ class Subscription:
     ended_at: datetime | None = None
     awaiting: Awaiting | None = None
     versions: int = field(default=0)
+    # anniversary | calendar (Lago's billing_time): a calendar subscription's schedule is
+    # aligned on calendar boundaries, and so is the schedule of a new billing cycle
+    billing_time: str = "anniversary"
 
     @property
     def plan(self) -> str:

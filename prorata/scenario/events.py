@@ -16,6 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from prorata.adapters.gateways import BEHAVIOURS, sandbox_token
+from prorata.core.calendar import BILLING_TIMES
 from prorata.core.catalog import Catalog
 from prorata.core.model import (
     Account,
@@ -67,7 +68,16 @@ class EventReader:
         self.actions = {
             "subscribe": (
                 self.subscribe,
-                ("id", "account", "plan", "quantity", "billing_day", "term", "add_products"),
+                (
+                    "id",
+                    "account",
+                    "plan",
+                    "quantity",
+                    "billing_day",
+                    "billing_time",
+                    "term",
+                    "add_products",
+                ),
                 ("id", "account", "plan"),
             ),
             "change": (
@@ -159,7 +169,15 @@ class EventReader:
             billing_day=m.get("billing_day", whole_number, 1, 31),
             term=m.get("term", term_spec),
             add_products=m.get("add_products", self.plans, default=()),
+            billing_time=m.get("billing_time", one_of, BILLING_TIMES),
         )
+        if action.billing_time == "calendar" and action.billing_day not in (None, 1):
+            raise Invalid(
+                m.place("billing_day"),
+                f"{action.billing_day} does not go with billing_time calendar (calendar"
+                " periods start on the 1st; use billing_time anniversary to bill on another"
+                " day)",
+            )
         self.subscriptions.add(ident)
         return action
 
