@@ -137,6 +137,11 @@ SCHEMA: dict[str, Any] = {
     # next_invoice`): the next renewal only, or the next invoice issued for the subscription
     # (a change invoiced now, a new billing period, a final invoice), as Stripe does
     "pending_lines": _choice("renewal", "any_invoice"),
+    # extension: what a credit note (`credit: credit_note`) does when the invoice it refers
+    # to is still open: ``account`` credits the account as for a paid one; ``adjustment``
+    # (Chargebee) lowers that invoice's amount due instead, up to what it still asks for,
+    # and only the rest goes to the account (see documents.issue_adjustment)
+    "unpaid_invoice_credit": _choice("account", "adjustment"),
 }
 # where the periods of a new billing cycle fall: ``reset`` starts one on the change day;
 # ``keep`` keeps the billing day; ``due_date`` (WHMCS) keeps the current period's end: the
@@ -179,6 +184,7 @@ DEFAULTS: dict[str, Any] = {
     "payment": {"change": "immediately", "pending_hours": 23},
     "dunning": {"retry_days": [3, 5, 7], "final": "suspend"},
     "pending_lines": "renewal",
+    "unpaid_invoice_credit": "account",
 }
 
 
@@ -237,6 +243,7 @@ class Policy:
     pending_lines: str = "renewal"
     classify_weeks_per_year: str = "365/7"
     approvers: frozenset[str] = frozenset()
+    unpaid_invoice_credit: str = "account"
 
     def approves(self, actor) -> bool:
         """Whether ``actor``'s own change passes the approval gate (``approvers``)."""
@@ -317,6 +324,9 @@ def _build(name: str, merged: Mapping[str, Any]) -> Policy:
         dunning=Dunning(tuple(dunning["retry_days"]), dunning["final"]),
         pending_lines=merged.get("pending_lines", DEFAULTS["pending_lines"]),
         classify_weeks_per_year=merged.get("classify_weeks_per_year", "365/7"),
+        unpaid_invoice_credit=merged.get(
+            "unpaid_invoice_credit", DEFAULTS["unpaid_invoice_credit"]
+        ),
         source=merged,
     )
 
