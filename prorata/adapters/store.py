@@ -617,6 +617,11 @@ class StoreBook(PaymentRecords):
         found = self.documents((t.documents.c.number == number) & (t.documents.c.type == "invoice"))
         return found[0] if found else None
 
+    def notes_for(self, invoice: str) -> list[CreditNote]:
+        return self.documents(
+            (t.documents.c.refers_to == invoice) & (t.documents.c.type == "credit_note")
+        )
+
     # requests --------------------------------------------------------------------------
     def _request(self, row: Any) -> Request:
         return Request(

@@ -71,9 +71,12 @@ class PaymentRecords:
         at: datetime,
         method: str | None = None,
         reference: str | None = None,
+        amount: Money | None = None,
     ) -> Invoice:
         doc_id = self._set_status(invoice, "paid")
-        self._payment(doc_id, invoice.amount_due, invoice.account, at, method, reference)
+        amount = invoice.amount_due if amount is None else amount
+        if amount.is_positive:  # none when credit notes alone settled it
+            self._payment(doc_id, amount, invoice.account, at, method, reference)
         return invoice.paid()
 
     def mark_void(self, invoice: Invoice) -> Invoice:
@@ -204,7 +207,10 @@ class PaymentRecords:
     def save_collection(self, c: Collection) -> None:
         doc_id = self._document_id(c.invoice)
         moved = self.connection.execute(
-            update(t.collections).where(_C.document_id == doc_id).values(**_progress(c))
+            update(t.collections)
+            .where(_C.document_id == doc_id)
+            # the amount too: an adjustment credit note lowers what is collected
+            .values(**_progress(c), amount_minor=c.amount.minor)
         ).rowcount
         if moved == 0:
             self.connection.execute(INSERT_COLLECTION, new_collection(self.tenant_id, doc_id, c))

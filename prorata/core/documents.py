@@ -12,12 +12,19 @@ Invariants:
 - An issued document is never changed; paying one returns a new value with a new status.
 - An unpaid invoice is cancelled only by a credit note for its whole total
   (``credited_to="invoice"``) that gives back the credit it consumed; it is then ``void``.
+- A credit note with ``credited_to="invoice"`` is allocated in full to the invoice it
+  ``refers_to``. What an invoice still asks for is derived, never written on it:
+  :func:`outstanding` = ``amount_due`` (the total less the account credit it consumed)
+  less its succeeded charges less the credit notes allocated to it, never below 0.
+- An adjustment (:func:`issue_adjustment`, Chargebee's adjustment credit note) is allocated
+  to an open invoice up to what it still asks for; any rest is a second, refundable credit
+  note to the account's credit. An adjustment adds nothing to the ledger.
 - The ledger is append-only; the balance is the sum of its entries and is never negative.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
@@ -179,6 +186,115 @@ def issue_credit_note(
     if credited_to == "account":
         entries.append(LedgerEntry(issued_at, account.id, note.total, number, "credit_note"))
     return note, entries
+
+
+def outstanding(
+    invoice: Invoice, paid: Iterable[Money] = (), allocated: Iterable[Money] = ()
+) -> Money:
+    """What ``invoice`` still asks for: its ``amount_due`` less what was ``paid`` on it (its
+    succeeded charges) less the credit notes ``allocated`` to it; 0 once void, never
+    negative. The issued invoice is not changed."""
+    zero = Money.zero(invoice.currency)
+    if invoice.status == "void":
+        return zero
+    left = total(
+        (invoice.amount_due, *(-m for m in paid), *(-m for m in allocated)), invoice.currency
+    )
+    return left if left.is_positive else zero
+
+
+def allocated_to(invoice: str, notes: Iterable[Document]) -> list[Money]:
+    """The amounts of ``notes`` allocated to invoice number ``invoice``."""
+    return [
+        n.total
+        for n in notes
+        if isinstance(n, CreditNote) and n.credited_to == "invoice" and n.refers_to == invoice
+    ]
+
+
+def _split_lines(lines: Sequence[Line], amount: Money) -> tuple[list[Line], list[Line]]:
+    """``lines`` (positive) cut at ``amount``: the first part sums to ``amount``, the second
+    to the rest. A line cut in two keeps its period and description; its parts lose the
+    fraction and unit price, which describe the whole line."""
+    first: list[Line] = []
+    rest: list[Line] = []
+    left = amount
+    for line in lines:
+        if not left.is_positive:
+            rest.append(line)
+        elif line.amount <= left:
+            first.append(line)
+            left = left - line.amount
+        else:
+            part = replace(line, amount=left, fraction=None, unit_price=None)
+            first.append(part)
+            rest.append(replace(part, amount=line.amount - left))
+            left = Money.zero(amount.currency)
+    return first, rest
+
+
+def issue_adjustment(
+    *,
+    numbers: Callable[[], str],
+    issued_at: datetime,
+    account: Account,
+    currency: str,
+    lines: Sequence[Line],
+    invoice: str,
+    due: Money,
+    rounding: str,
+) -> list[tuple[CreditNote, list[LedgerEntry]]]:
+    """The credit for positive ``lines`` against open invoice ``invoice`` that still asks
+    for ``due``: Chargebee's adjustment credit note (``credited_to="invoice"``, allocated to
+    it, not refundable, nothing to the ledger) up to ``due``, and for what is left a
+    refundable credit note to the account's credit, as for a paid invoice.
+
+    The two notes together are exactly the note :func:`issue_credit_note` would issue: the
+    adjustment's total is ``due``, its tax the share of ``due`` at the account's rate
+    (rounded once), the refundable note has the rest of the subtotal and of the tax.
+    ``numbers`` gives each note its number, in issue order."""
+    whole, _ = issue_credit_note(
+        number="",
+        issued_at=issued_at,
+        account=account,
+        currency=currency,
+        lines=lines,
+        refers_to=invoice,
+        credited_to="invoice",
+        rounding=rounding,
+    )
+    if not due.is_positive:
+        note, entries = issue_credit_note(
+            number=numbers(),
+            issued_at=issued_at,
+            account=account,
+            currency=currency,
+            lines=lines,
+            refers_to=invoice,
+            credited_to="account",
+            rounding=rounding,
+        )
+        return [(note, entries)]
+    if whole.total <= due:
+        return [(replace(whole, number=numbers()), [])]
+    rate = account.tax_rate
+    tax = min(round_amount(due.amount * rate / (100 + rate), currency, rounding), whole.tax)
+    subtotal = due - tax
+    adjusted, rest = _split_lines(lines, subtotal)
+    adjustment = replace(
+        whole, number=numbers(), lines=tuple(adjusted), subtotal=subtotal, tax=tax, total=due
+    )
+    refundable = replace(
+        whole,
+        number=numbers(),
+        lines=tuple(rest),
+        subtotal=whole.subtotal - subtotal,
+        tax=whole.tax - tax,
+        total=whole.total - due,
+        credited_to="account",
+    )
+    entry = LedgerEntry(issued_at, account.id, refundable.total, refundable.number, "credit_note")
+    return [(adjustment, []), (refundable, [entry])]
 
 
 def void_invoice(

@@ -143,6 +143,11 @@ SCHEMA: dict[str, Any] = {
     # (1st of the month, 1 Jan/Apr/Jul/Oct, 1 Jan/Jul, 1 January; weekly on Monday), the
     # first period prorated (Lago's billing_time, whose default is calendar)
     "billing_time": _choice(*BILLING_TIMES),
+    # extension: what a credit note (`credit: credit_note`) does when the invoice it refers
+    # to is still open: ``account`` credits the account as for a paid one; ``adjustment``
+    # (Chargebee) lowers that invoice's amount due instead, up to what it still asks for,
+    # and only the rest goes to the account (see documents.issue_adjustment)
+    "unpaid_invoice_credit": _choice("account", "adjustment"),
 }
 # where the periods of a new billing cycle fall: ``reset`` starts one on the change day;
 # ``keep`` keeps the billing day; ``due_date`` (WHMCS) keeps the current period's end: the
@@ -186,6 +191,7 @@ DEFAULTS: dict[str, Any] = {
     "dunning": {"retry_days": [3, 5, 7], "final": "suspend"},
     "pending_lines": "renewal",
     "billing_time": "anniversary",
+    "unpaid_invoice_credit": "account",
 }
 
 
@@ -245,6 +251,7 @@ class Policy:
     classify_weeks_per_year: str = "365/7"
     approvers: frozenset[str] = frozenset()
     billing_time: str = "anniversary"
+    unpaid_invoice_credit: str = "account"
 
     def approves(self, actor) -> bool:
         """Whether ``actor``'s own change passes the approval gate (``approvers``)."""
@@ -326,6 +333,9 @@ def _build(name: str, merged: Mapping[str, Any]) -> Policy:
         pending_lines=merged.get("pending_lines", DEFAULTS["pending_lines"]),
         classify_weeks_per_year=merged.get("classify_weeks_per_year", "365/7"),
         billing_time=merged.get("billing_time", DEFAULTS["billing_time"]),
+        unpaid_invoice_credit=merged.get(
+            "unpaid_invoice_credit", DEFAULTS["unpaid_invoice_credit"]
+        ),
         source=merged,
     )
 

@@ -205,9 +205,15 @@ PRESETS: dict[str, dict[str, Any]] = {
     # the term. The credit is a credit note to the customer's credits (refundable: the
     # term's invoice is paid); the new terms' charge is invoiced at once and consumes it
     # (invoice_immediately=false is `invoice: next_invoice`: unbilled charges on the
-    # renewal); what is left is applied to later invoices. An adjustment credit note
-    # against an unpaid invoice is not modelled (see
-    # scenarios/presets/chargebee-adjustment-unpaid-derived.yaml.pending). A plan of
+    # renewal); what is left is applied to later invoices. While the term's invoice is
+    # unpaid (payment_due / not_paid) the credit is an adjustment credit note applied to
+    # that invoice, lowering its amount due, not refundable (`unpaid_invoice_credit:
+    # adjustment`; apidocs.chargebee.com/docs/api/credit_notes, type adjustment, and
+    # chargebee.com/docs/2.0/credit-notes); what exceeds the amount still due is
+    # refundable credit, as the paid part of a partially paid invoice is (Chargebee
+    # support, "What are the actions that can be performed on a refundable credit
+    # note?": adjust the due amount for the unpaid part, credits against the paid part;
+    # scenarios/presets/chargebee-adjustment-unpaid-derived.yaml). A plan of
     # another billing period starts a new term on the change day. Immediate cancellation
     # credits the unused days (credit_option prorate; `credit: none` for none; the date of
     # cancellation unbilled unless `cancel: {change_day: used}`); unbilled charges are
@@ -217,5 +223,6 @@ PRESETS: dict[str, dict[str, Any]] = {
         "proration": {"unit": "day", "basis": "actual", "change_day": "remaining"},
         **_changes("credit_note"),
         "cancel": {"timing": "end_of_term", "invoice": "now", "credit": "credit_note"},
+        "unpaid_invoice_credit": "adjustment",
     },
 }

@@ -26,8 +26,11 @@ from prorata.core.documents import (
     Invoice,
     LedgerEntry,
     Line,
+    allocated_to,
+    issue_adjustment,
     issue_credit_note,
     issue_invoice,
+    outstanding,
     void_invoice,
 )
 from prorata.core.model import Account, Cancel, Change, Subscribe
@@ -169,8 +172,19 @@ class Billing:
         invoice = self._open_invoice(number)
         if isinstance(invoice, Refusal):
             return invoice
+        return self._settle(invoice, at, method, reference)
+
+    def _settle(
+        self, invoice: Invoice, at: datetime, method: str | None, reference: str | None
+    ) -> Outcome:
+        """Open ``invoice`` is paid: charged what it still asks for (nothing when credit
+        notes settled it), its collection closed, a change waiting for it applied."""
+        number = invoice.number
         account = self.ctx.accounts[invoice.account]
-        paid = self.ledger.mark_paid(invoice, at, method or account.payment_method, reference)
+        due = self.outstanding(invoice)
+        paid = self.ledger.mark_paid(
+            invoice, at, method or account.payment_method, reference, amount=due
+        )
         collection = self.ledger.collection(number)
         if collection is not None:
             self.ledger.save_collection(payments.settled(collection, "paid"))
@@ -192,11 +206,12 @@ class Billing:
         if isinstance(invoice, Refusal):
             return invoice
         account = self.ctx.accounts[invoice.account]
+        due = self.outstanding(invoice)
         failed = payments.Payment(
             0,
             "charge",
             invoice.account,
-            invoice.amount_due,
+            due,
             at,
             outcome,
             account.payment_method,
@@ -206,7 +221,7 @@ class Billing:
         self.ledger.record_payment(failed)
         sub_ids = _subscriptions_of(invoice)
         collection = self.ledger.collection(number) or payments.Collection(
-            number, invoice.account, sub_ids, invoice.amount_due, None
+            number, invoice.account, sub_ids, due, None
         )
         self.ledger.save_collection(
             payments.after_attempt(collection, outcome, at, self.ctx.policy.dunning)
@@ -229,6 +244,16 @@ class Billing:
         updated = replace(self.ctx.accounts[account], payment_method=method, payment_token=token)
         self.ctx.accounts[account] = updated
         return updated
+
+    def outstanding(self, invoice: Invoice) -> Money:
+        """What ``invoice`` still asks for (see ``documents.outstanding``)."""
+        paid = [
+            p.amount
+            for p in self.ledger.payments(invoice.account)
+            if p.kind == "charge" and p.succeeded and p.document == invoice.number
+        ]
+        notes = self.ledger.notes_for(invoice.number)
+        return outstanding(invoice, paid, allocated_to(invoice.number, notes))
 
     def _restatus(self, sub_ids, at: datetime) -> None:
         """Each subscription's status from its collections (see ``payments``); a change
@@ -336,11 +361,16 @@ class Billing:
             sub = sub.evolve(pending_lines=(*sub.pending_lines, *routing.pending))
         docs: list[Document] = []
         if routing.credit_note:
-            note, entries = self._credit_note(quote, at, self.ledger.next_number("CN"))
-            self.ledger.record(note, entries)
-            docs.append(note)
-            if note.credited_to == "refund":
-                self.refund(note, at)
+            adjusted = self._adjusting(quote)
+            for note, entries in self._credit_notes(
+                quote, at, lambda: self.ledger.next_number("CN"), adjusted
+            ):
+                self.ledger.record(note, entries)
+                docs.append(note)
+                if note.credited_to == "refund":
+                    self.refund(note, at)
+            if adjusted is not None:
+                self._adjusted(adjusted, at)
         reason = "schedule" if quote.timing == "end_of_term" else quote.kind
         if self._waits_for_payment(quote):
             invoice = self._await(sub, quote, at)
@@ -400,9 +430,10 @@ class Billing:
         sub = quote.subscription
         docs: list[Document] = []
         if quote.routing.credit_note:
-            note, entries = self._credit_note(quote, at, "DRAFT")
-            balance = total((balance, *(e.amount for e in entries)), balance.currency)
-            docs.append(note)
+            notes = self._credit_notes(quote, at, lambda: "DRAFT", self._adjusting(quote))
+            for note, entries in notes:
+                balance = total((balance, *(e.amount for e in entries)), balance.currency)
+                docs.append(note)
         if quote.routing.invoice:
             invoice, _ = issue_invoice(
                 number="DRAFT",
@@ -416,18 +447,59 @@ class Billing:
             docs.append(invoice)
         return tuple(docs)
 
-    def _credit_note(self, quote: Quote, at: datetime, number: str):
+    def _adjusting(self, quote: Quote) -> Invoice | None:
+        """The open invoice ``quote``'s credit adjusts (the policy's
+        ``unpaid_invoice_credit: adjustment``, a credit note to the account's credit
+        referring to an invoice not paid yet); None when the credit goes as usual."""
+        if quote.routing.credited_to != "account" or quote.refers_to is None:
+            return None
+        policy = effective_policy(self.ctx, quote.subscription.items, None)
+        if policy.unpaid_invoice_credit != "adjustment":
+            return None
+        invoice = self.ledger.invoice(quote.refers_to)
+        return invoice if invoice is not None and invoice.status == "open" else None
+
+    def _credit_notes(
+        self, quote: Quote, at: datetime, numbers, adjusted: Invoice | None
+    ) -> list[tuple[CreditNote, list[LedgerEntry]]]:
+        """The credit notes of ``quote``, numbered by ``numbers()``: one as the routing
+        says, or the adjustment of open invoice ``adjusted`` (and a refundable note for
+        what it does not still ask for)."""
         sub = quote.subscription
-        return issue_credit_note(
-            number=number,
+        account = self.ctx.accounts[sub.account]
+        if adjusted is not None:
+            return issue_adjustment(
+                numbers=numbers,
+                issued_at=at,
+                account=account,
+                currency=sub.currency,
+                lines=quote.routing.credit_note,
+                invoice=adjusted.number,
+                due=self.outstanding(adjusted),
+                rounding=self.rounding,
+            )
+        note, entries = issue_credit_note(
+            number=numbers(),
             issued_at=at,
-            account=self.ctx.accounts[sub.account],
+            account=account,
             currency=sub.currency,
             lines=quote.routing.credit_note,
             refers_to=quote.refers_to,
             credited_to=quote.routing.credited_to,
             rounding=self.rounding,
         )
+        return [(note, entries)]
+
+    def _adjusted(self, invoice: Invoice, at: datetime) -> None:
+        """Open ``invoice`` after an adjustment: settled if it asks for nothing more, else
+        its collection asks for what is left."""
+        due = self.outstanding(invoice)
+        if not due.is_positive:
+            self._settle(invoice, at, None, None)
+            return
+        collection = self.ledger.collection(invoice.number)
+        if collection is not None and collection.amount != due:
+            self.ledger.save_collection(replace(collection, amount=due))
 
     def _bill(
         self,

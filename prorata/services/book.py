@@ -9,7 +9,9 @@ Invariants of every implementation:
 - subscriptions are returned in the order they were added; ``save`` records a new version
   and never loses the previous one (the store keeps each as a terms row);
 - ``next_number`` is gapless per series: ``{series}-0001``, ``-0002``, … in call order;
-- documents are returned in issue order, unchanged except an invoice's payment status;
+- documents are returned in issue order, unchanged except an invoice's payment status
+  (what an invoice still asks for is derived: its charges and the credit notes allocated
+  to it, see ``documents.outstanding``);
 - the ledger is append-only and ``credit`` is the sum of an account's entries;
 - requests are numbered 1, 2, … in the order they were opened;
 - payments are numbered 1, 2, … in the order they were recorded; a payment's status moves
@@ -25,7 +27,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Protocol
 
-from prorata.core.documents import Document, Invoice, LedgerEntry, Line, balance
+from prorata.core.documents import CreditNote, Document, Invoice, LedgerEntry, Line, balance
 from prorata.core.lifecycle import due_at
 from prorata.core.model import Cancel, Change
 from prorata.core.money import Money
@@ -94,10 +96,20 @@ class Ledger(Protocol):
 
     def invoice(self, number: str) -> Invoice | None: ...
 
+    def notes_for(self, invoice: str) -> list[CreditNote]:
+        """The credit notes that refer to invoice number ``invoice``, in issue order."""
+        ...
+
     def mark_paid(
-        self, invoice: Invoice, at: datetime, method: str | None, reference: str | None
+        self,
+        invoice: Invoice,
+        at: datetime,
+        method: str | None,
+        reference: str | None,
+        amount: Money | None = None,
     ) -> Invoice:
-        """``invoice`` is paid at ``at``: its new status and the charge that paid it."""
+        """``invoice`` is paid at ``at``: its new status and the charge of ``amount`` (what
+        it still asked for; its ``amount_due`` when not given) that paid it, if any."""
         ...
 
     def mark_void(self, invoice: Invoice) -> Invoice: ...
@@ -179,11 +191,19 @@ class Book:
         if isinstance(doc, Invoice) and doc.status == "paid" and doc.amount_due.is_positive:
             self._charge(doc, doc.issued_at, method, None)
 
-    def _charge(self, doc: Invoice, at: datetime, method: str | None, ref: str | None) -> None:
+    def _charge(
+        self,
+        doc: Invoice,
+        at: datetime,
+        method: str | None,
+        ref: str | None,
+        amount: Money | None = None,
+    ) -> None:
+        amount = doc.amount_due if amount is None else amount
+        if not amount.is_positive:
+            return  # settled by credit notes alone: no money moved
         self.record_payment(
-            Payment(
-                0, "charge", doc.account, doc.amount_due, at, "succeeded", method, doc.number, ref
-            )
+            Payment(0, "charge", doc.account, amount, at, "succeeded", method, doc.number, ref)
         )
 
     def credit(self, account: str, currency: str) -> Money:
@@ -217,11 +237,19 @@ class Book:
             (d for d in self.documents if isinstance(d, Invoice) and d.number == number), None
         )
 
+    def notes_for(self, invoice: str) -> list[CreditNote]:
+        return [d for d in self.documents if isinstance(d, CreditNote) and d.refers_to == invoice]
+
     def mark_paid(
-        self, invoice: Invoice, at: datetime, method: str | None, reference: str | None
+        self,
+        invoice: Invoice,
+        at: datetime,
+        method: str | None,
+        reference: str | None,
+        amount: Money | None = None,
     ) -> Invoice:
         paid = self._replace(invoice, invoice.paid())
-        self._charge(paid, at, method, reference)
+        self._charge(paid, at, method, reference, amount)
         return paid
 
     def mark_void(self, invoice: Invoice) -> Invoice:

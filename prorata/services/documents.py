@@ -13,6 +13,7 @@ from datetime import datetime
 from sqlalchemy import Engine, and_, select, true
 
 from prorata.adapters import schema as t
+from prorata.core.documents import Document, Invoice
 from prorata.core.money import Money
 from prorata.services import access
 from prorata.services.access import Principal
@@ -58,7 +59,7 @@ def list_documents(
         if status is not None:
             where = and_(where, t.documents.c.status == status)
         docs = work.book.documents(where, limit=limit, offset=offset)
-        return {"items": [document_view(d) for d in docs], "limit": limit, "offset": offset}
+        return {"items": [_view(work, d) for d in docs], "limit": limit, "offset": offset}
 
     body = {"type": type, "account": account, "status": status, "limit": limit, "offset": offset}
     return run(engine, principal, "document.list", body, read, at=at, write=False)
@@ -78,11 +79,22 @@ def get_document(
             raise NotFound(kind=kind, id=number)
         doc = found[0]
         access.ensure_visible(work.principal, doc.account, kind, number)
-        view = document_view(doc)
+        view = _view(work, doc)
         view["payments"] = _payments(work, t.payments.c.document_id.in_(_doc_id(work, number)))
         return view
 
     return run(engine, principal, "document.read", {"number": number}, read, at=at, write=False)
+
+
+def _view(work: Work, doc: Document) -> dict:
+    """``doc``'s view; an invoice's also says what it still asks for (``outstanding``:
+    its amount due less its charges and the credit notes allocated to it, such as a
+    Chargebee adjustment; 0 once paid or void). The issued ``amount_due`` is unchanged."""
+    view = document_view(doc)
+    if isinstance(doc, Invoice):
+        left = work.billing.outstanding(doc) if doc.status == "open" else Money.zero(doc.currency)
+        view["outstanding"] = str(left)
+    return view
 
 
 def _doc_id(work: Work, number: str):

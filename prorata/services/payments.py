@@ -122,7 +122,8 @@ def pay_invoice(
         current = work.book.collection(number)
         subs = tuple(dict.fromkeys(line.subscription for line in invoice.lines))
         if current is None:
-            current = Collection(number, invoice.account, subs, invoice.amount_due, at)
+            due = work.billing.outstanding(invoice)  # less any adjustment credit note
+            current = Collection(number, invoice.account, subs, due, at)
         elif current.state in ("paid", "void"):
             raise Conflict(
                 "invoice_not_open", code="invoice_not_open", invoice=number, status=invoice.status

@@ -4,10 +4,12 @@ and no committed checkout is lost.
 
 Two tenants share the database: the world's (GoToAssist policy: quantity changes make
 invoices, negative ones adding account credit, positive ones consuming it) and one on the
-Chargebee policy with 8.875 % tax (every change makes a credit note to the account and an
-invoice that consumes it). ``crash_worker`` forks a process that checks out carts of one or
-two changes with fresh idempotency keys and journals each key before the call and its
-response after it (the acknowledgement); this test kills it a random 10-250 ms after it is
+Chargebee policy with 8.875 % tax, paying by hand (every change makes a credit note and an
+invoice: while the invoice the note refers to is open, an adjustment note allocated to it,
+with any excess a refundable note to the account that the change's invoice consumes).
+``crash_worker`` forks a process that checks out carts of one or two changes with fresh
+idempotency keys and journals each key before the call and its response after it (the
+acknowledgement); this test kills it a random 10-250 ms after it is
 ready, reaps it (it must have died of SIGKILL, not of an error), waits on PostgreSQL until
 its server processes are gone (a COMMIT sent before the kill may still complete), and checks
 the store from a fresh engine, on one snapshot (REPEATABLE READ on PostgreSQL):
@@ -15,7 +17,8 @@ the store from a fresh engine, on one snapshot (REPEATABLE READ on PostgreSQL):
 - every acknowledged key is stored with the acknowledged response, and its order and
   documents exist with their lines and amounts as acknowledged;
 - no partial work: every document has its lines (summing to its subtotal; total = subtotal
-  + tax; invoice credit and amount due consistent), its ledger entries and its outbox
+  + tax; invoice credit and amount due consistent; the credit notes allocated to an invoice
+  within its amount due), its ledger entries and its outbox
   event; every order has its items (one per change in its key's response) and audit rows,
   belongs to exactly one idempotency key, and is completed; every key has its response;
 - numbers are gapless and unique per tenant and series, and equal the series counters;
@@ -226,6 +229,7 @@ def check_tenant(connection, tenant: int, journal: Journal) -> dict[str, dict]:
             d.credit_added_minor,
             d.amount_due_minor,
             d.credited_to,
+            d.refers_to,
             d.order_id,
         )
         .where(d.tenant_id == tenant)
@@ -256,7 +260,18 @@ def check_tenant(connection, tenant: int, journal: Journal) -> dict[str, dict]:
             assert added == max(-doc.total_minor, 0), doc.number
             assert 0 <= applied <= max(doc.total_minor, 0), doc.number
         else:
-            assert doc.type == "credit_note" and doc.credited_to == "account", doc.number
+            assert doc.type == "credit_note", doc.number
+            assert doc.credited_to in ("account", "invoice"), doc.number
+    # adjustment notes: allocated to an invoice of their account, within its amount due
+    allocated: Counter = Counter()
+    for doc in docs:
+        if doc.type == "credit_note" and doc.credited_to == "invoice":
+            invoice = by_number.get(doc.refers_to)
+            assert invoice is not None and invoice.type == "invoice", doc.number
+            assert invoice.account_id == doc.account_id, doc.number
+            allocated[doc.refers_to] += doc.total_minor
+    for number, amount in allocated.items():
+        assert amount <= by_number[number].amount_due_minor, number
 
     # numbers: gapless and unique per series, equal to the counters
     counters = dict(
@@ -397,6 +412,8 @@ def check_tenant(connection, tenant: int, journal: Journal) -> dict[str, dict]:
             if doc.credit_added_minor:
                 expected[("credit_added", doc.credit_added_minor)] += 1
             delta = doc.credit_added_minor - doc.credit_applied_minor
+        elif doc.credited_to == "invoice":
+            delta = 0  # an adjustment: allocated to its invoice, nothing to the ledger
         else:
             expected[("credit_note", doc.total_minor)] += 1
             delta = doc.total_minor

@@ -1,0 +1,97 @@
+"""Chargebee's adjustment credit note through the API, on SQLite and PostgreSQL: the
+invoice's view says what it still asks for, and paying it charges that."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from fastapi.testclient import TestClient
+
+from prorata.adapters.tenants import add_account, create_tenant
+from prorata.scenario.loader import parse_scenario
+from prorata.services import subscriptions
+from prorata.services.access import Principal
+from prorata.services.credentials import SCOPES, issue_token
+
+SCENARIO = """\
+currency: USD
+timezone: America/New_York
+policy: chargebee
+catalog:
+  products:
+    - id: app
+      plans:
+        - {id: silver, tier: 1, period: monthly, price: "15.00"}
+        - {id: gold, tier: 2, period: monthly, price: "30.00"}
+accounts:
+  - {id: cus, locale: en, auto_pay: true}
+events: []
+"""
+ZONE = ZoneInfo("America/New_York")
+
+
+def test_an_adjusted_invoice_shows_and_is_paid_what_it_still_asks_for(engine):
+    from prorata.web.app import create_app
+
+    scenario = parse_scenario(SCENARIO)
+    now = datetime(2024, 4, 5, 10, tzinfo=ZONE)
+    with engine.begin() as connection:
+        tenant = create_tenant(
+            connection,
+            slug=f"cb-adjust-{id(engine)}",
+            name="cb",
+            currency=scenario.currency,
+            timezone=scenario.timezone.key,
+            catalog=scenario.catalog,
+            policy=scenario.policy,
+        )
+        for account in scenario.accounts.values():
+            add_account(connection, tenant, account)
+        token = issue_token(connection, tenant, name="all", scopes=list(SCOPES), now=now)
+    robot = Principal(tenant, kind="token")
+    app = create_app(engine, clock=lambda: now)
+    headers = {"Authorization": f"Bearer {token}"}
+    with TestClient(app, raise_server_exceptions=False) as client:
+        # collected through a gateway token: the invoice stays open until the card is charged
+        put = client.put(
+            "/v1/accounts/cus/payment-method",
+            json={"type": "card", "token": "sandbox:card:succeeds"},
+            headers=headers,
+        )
+        assert put.status_code == 200, put.text
+        start = datetime(2024, 4, 1, tzinfo=ZONE)
+        subscriptions.subscribe(
+            engine, robot, subscription="s1", account="cus", plan="gold", billing_day=1, at=start
+        )
+        done = subscriptions.checkout(
+            engine, robot, [subscriptions.ChangeInput("s1", plan="silver")], at=now
+        )
+        docs = done["items"][0]["documents"]
+        kinds = [(d["type"], d["number"], d.get("credited_to")) for d in docs]
+        assert kinds == [("credit_note", "CN-0001", "invoice"), ("invoice", "INV-0002", None)]
+        first = client.get("/v1/invoices/INV-0001", headers=headers).json()
+        # as issued, unchanged; what it still asks for, derived
+        assert (first["amount_due"], first["outstanding"], first["status"]) == (
+            "30.00",
+            "4.00",
+            "open",
+        )
+        listed = client.get("/v1/invoices", headers=headers).json()["items"]
+        assert [(d["number"], d["outstanding"]) for d in listed] == [
+            ("INV-0001", "4.00"),
+            ("INV-0002", "13.00"),
+        ]
+        note = client.get("/v1/credit-notes/CN-0001", headers=headers).json()
+        assert (note["refers_to"], note["credited_to"], note["total"]) == (
+            "INV-0001",
+            "invoice",
+            "26.00",
+        )
+        credit = client.get("/v1/accounts/cus/credit", headers=headers).json()
+        assert credit["entries"] == [], credit  # an adjustment adds nothing to the ledger
+        paid = client.post("/v1/invoices/INV-0001/pay", headers=headers)
+        assert paid.json()["outcome"] == "succeeded", paid.text
+        after = client.get("/v1/invoices/INV-0001", headers=headers).json()
+        assert (after["status"], after["outstanding"]) == ("paid", "0.00")
+        assert [(p["amount"], p["status"]) for p in after["payments"]] == [("4.00", "succeeded")]
