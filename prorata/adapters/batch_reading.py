@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from collections import namedtuple
 from collections.abc import Iterable
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, select
+import orjson
+from sqlalchemy import ARRAY, BigInteger, Connection, any_, bindparam, func, literal_column, select
 
 from prorata.adapters import schema as t
 
@@ -31,20 +33,39 @@ _S, _T, _A, _L = (
     t.accounts.c,
     t.ledger_entries.c,
 )
-# row ids written into the statement: no parameter per id for the driver to bind
-_IDS = bindparam("ids", expanding=True, literal_execute=True)
-_STATES = (
-    select(_S.id, _S.tenant_id, _S.key, _S.version, _S.account_id, _T.state)
-    .join(t.subscription_terms, (_T.subscription_id == _S.id) & (_T.version == _S.version))
-    .where(_S.id.in_(_IDS))
-)
-_ACCOUNTS = select(t.accounts).where(_A.id.in_(_IDS)).order_by(_A.id)
-_ACCOUNTS_LOCKED = _ACCOUNTS.with_for_update()
-_BALANCES = (
-    select(_L.account_id, _L.currency, func.sum(_L.amount_minor).label("units"))
-    .where(_L.account_id.in_(_IDS))
-    .group_by(_L.account_id, _L.currency)
-)
+
+
+def _in_ids(column, dialect: str):
+    """``column`` among the row ids bound as one parameter ``ids`` (see :func:`_ids`): a
+    JSON array read by ``json_each`` on SQLite, an array on PostgreSQL. One statement text
+    whatever the number of ids (compiled once), nothing rendered or bound per id."""
+    if dialect == "postgresql":
+        return column == any_(bindparam("ids", type_=ARRAY(BigInteger)))
+    return column.in_(select(literal_column("value")).select_from(func.json_each(bindparam("ids"))))
+
+
+def _ids(connection: Connection, ids: Iterable[int]) -> Any:
+    """The ``ids`` parameter of :func:`_in_ids` for ``connection``'s database."""
+    ids = [int(i) for i in ids]
+    return ids if connection.dialect.name == "postgresql" else orjson.dumps(ids).decode()
+
+
+@cache
+def _queries(dialect: str) -> tuple[Any, Any, Any, Any]:
+    """The batch's queries for ``dialect``: states, accounts, accounts locked (PostgreSQL),
+    credit balances."""
+    states = (
+        select(_S.id, _S.tenant_id, _S.key, _S.version, _S.account_id, _T.state)
+        .join(t.subscription_terms, (_T.subscription_id == _S.id) & (_T.version == _S.version))
+        .where(_in_ids(_S.id, dialect))
+    )
+    accounts = select(t.accounts).where(_in_ids(_A.id, dialect)).order_by(_A.id)
+    balances = (
+        select(_L.account_id, _L.currency, func.sum(_L.amount_minor).label("units"))
+        .where(_in_ids(_L.account_id, dialect))
+        .group_by(_L.account_id, _L.currency)
+    )
+    return states, accounts, accounts.with_for_update(), balances
 
 
 _RECORDS: dict[tuple[str, ...], type] = {}
@@ -59,7 +80,7 @@ def records(result) -> list[Any]:
     if record is None:
         record = _RECORDS[keys] = namedtuple("Record", keys)
     make = record._make
-    return [make(row) for row in result]
+    return [make(row) for row in result.all()]
 
 
 class Batch:
@@ -77,7 +98,8 @@ class Batch:
         self.loaded: set[int] = set()
 
     def read_balances(self, connection: Connection, account_ids: list[int]) -> None:
-        for row in records(connection.execute(_BALANCES, {"ids": account_ids})):
+        balances = _queries(connection.dialect.name)[3]
+        for row in records(connection.execute(balances, {"ids": _ids(connection, account_ids)})):
             self.balances[row.account_id, row.currency] = int(row.units)
             self.read[row.account_id, row.currency] = int(row.units)
         self.loaded.update(account_ids)
@@ -85,12 +107,16 @@ class Batch:
     def check_unchanged(self, connection: Connection) -> None:
         """Raise :class:`StaleBatch` unless the batch's accounts and the credit it read are
         as they were read (a batch computed before the write lock was taken)."""
-        accounts = records(connection.execute(_ACCOUNTS, {"ids": sorted(self.accounts)}))
+        _, accounts, _, balances = _queries(connection.dialect.name)
+        ids = _ids(connection, sorted(self.accounts))
+        accounts = records(connection.execute(accounts, {"ids": ids}))
         if {row.id: row for row in accounts} != self.accounts:
             raise StaleBatch("an account of the batch changed meanwhile")
         balances = {
             (row.account_id, row.currency): int(row.units)
-            for row in records(connection.execute(_BALANCES, {"ids": sorted(self.loaded)}))
+            for row in records(
+                connection.execute(balances, {"ids": _ids(connection, sorted(self.loaded))})
+            )
         }
         if balances != self.read:
             raise StaleBatch("the credit of an account of the batch moved meanwhile")
@@ -117,10 +143,13 @@ def read_batch(connection: Connection, subscription_ids: Iterable[int]) -> Batch
     """Three queries: the subscriptions with their current terms, their accounts (locked
     on PostgreSQL), the accounts' credit balances."""
     ids = list(subscription_ids)
-    states = {row.id: row for row in records(connection.execute(_STATES, {"ids": ids}))}
+    states_query, accounts_query, locked, _ = _queries(connection.dialect.name)
+    rows = records(connection.execute(states_query, {"ids": _ids(connection, ids)}))
+    states = {row.id: row for row in rows}
     account_ids = sorted({row.account_id for row in states.values()})
-    query = _ACCOUNTS_LOCKED if connection.dialect.name == "postgresql" else _ACCOUNTS
-    accounts = records(connection.execute(query, {"ids": account_ids}))
+    if connection.dialect.name == "postgresql":
+        accounts_query = locked
+    accounts = records(connection.execute(accounts_query, {"ids": _ids(connection, account_ids)}))
     batch = Batch(states, {row.id: row for row in accounts})
     batch.read_balances(connection, account_ids)
     return batch
