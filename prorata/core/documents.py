@@ -253,28 +253,22 @@ def issue_adjustment(
     adjustment's total is ``due``, its tax the share of ``due`` at the account's rate
     (rounded once), the refundable note has the rest of the subtotal and of the tax.
     ``numbers`` gives each note its number, in issue order."""
-    whole, _ = issue_credit_note(
-        number="",
-        issued_at=issued_at,
-        account=account,
-        currency=currency,
-        lines=lines,
-        refers_to=invoice,
-        credited_to="invoice",
-        rounding=rounding,
-    )
-    if not due.is_positive:
-        note, entries = issue_credit_note(
-            number=numbers(),
+
+    def note(number: str, credited_to: str) -> tuple[CreditNote, list[LedgerEntry]]:
+        return issue_credit_note(
+            number=number,
             issued_at=issued_at,
             account=account,
             currency=currency,
             lines=lines,
             refers_to=invoice,
-            credited_to="account",
+            credited_to=credited_to,
             rounding=rounding,
         )
-        return [(note, entries)]
+
+    if not due.is_positive:
+        return [note(numbers(), "account")]
+    whole, _ = note("", "invoice")
     if whole.total <= due:
         return [(replace(whole, number=numbers()), [])]
     rate = account.tax_rate
