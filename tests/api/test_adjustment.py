@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 
 from fastapi.testclient import TestClient
 
-from prorata.adapters.tenants import add_account, create_tenant
 from prorata.scenario.loader import parse_scenario
+from prorata.scenario.on_store import load_tenant
 from prorata.services import subscriptions
 from prorata.services.access import Principal
 from prorata.services.credentials import SCOPES, issue_token
@@ -36,18 +36,8 @@ def test_an_adjusted_invoice_shows_and_is_paid_what_it_still_asks_for(engine):
 
     scenario = parse_scenario(SCENARIO)
     now = datetime(2024, 4, 5, 10, tzinfo=ZONE)
+    tenant = load_tenant(engine, scenario, slug=f"cb-adjust-{id(engine)}")
     with engine.begin() as connection:
-        tenant = create_tenant(
-            connection,
-            slug=f"cb-adjust-{id(engine)}",
-            name="cb",
-            currency=scenario.currency,
-            timezone=scenario.timezone.key,
-            catalog=scenario.catalog,
-            policy=scenario.policy,
-        )
-        for account in scenario.accounts.values():
-            add_account(connection, tenant, account)
         token = issue_token(connection, tenant, name="all", scopes=list(SCOPES), now=now)
     robot = Principal(tenant, kind="token")
     app = create_app(engine, clock=lambda: now)
