@@ -109,7 +109,7 @@ def test_reduction_refused_for_notice(open_page, site, language):
         "button", name=words(language, "Voir le récapitulatif", "Show the order summary")
     ).click()
     refusal = page.locator("[data-refusal=notice_period_passed]")
-    assert refusal.is_visible()
+    refusal.wait_for()  # the summary page, once it has loaded (is_visible does not wait)
     text = refusal.inner_text()
     assert words(language, "30 jours", "30 days") in text
     assert words(language, "gestionnaire de compte", "account manager") in text
@@ -131,8 +131,12 @@ def test_seat_reduction_with_credit(open_page, site, language):
     ).click()
     assert page.locator("[data-credit-added]").get_attribute("data-credit-added") == "30.00"
     page.get_by_role("link", name=words(language, "Passer à la caisse", "Checkout")).click()
+    place_order = page.get_by_role(
+        "button", name=words(language, "Passer la commande", "Place order")
+    )
+    place_order.wait_for()  # the checkout page, once it has loaded
     assert page.get_by_label(words(language, "Mode de paiement", "Payment method")).count() == 0
-    page.get_by_role("button", name=words(language, "Passer la commande", "Place order")).click()
+    place_order.click()
     page.wait_for_selector("[data-outcome=applied]")
     invoice = docs_of(site.engine, "helpdesk", "invoice")[-1]
     assert (invoice.total_minor, invoice.credit_added_minor) == (-3000, 3000)
@@ -230,10 +234,8 @@ def test_manual_setup_upgrade_completed_by_support(open_page, site, language):
         "link", name=words(language, "Mes produits & services", "My products & services")
     ).click()
     page.locator("table.list a").first.click()
-    assert (
-        words(language, "Mise en service manuelle en cours", "Manual setup in progress")
-        in page.content()
-    )
+    manual = words(language, "Mise en service manuelle en cours", "Manual setup in progress")
+    page.get_by_text(manual).first.wait_for()  # the product page, once it has loaded
     number = requests.list_requests(engine, system(engine, "kajoom-hosting"), at=now)["items"][-1][
         "number"
     ]
