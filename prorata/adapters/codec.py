@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
+from prorata.adapters import codec_fields
 from prorata.core import catalog, changes, documents, model, payments, policy, subscription
 from prorata.core.calendar import PeriodUnit, Schedule
 from prorata.core.money import Money
@@ -107,25 +108,6 @@ def _remember_text(value: datetime, wall: str, zone: str) -> None:
     _INSTANT_TEXTS[id(value)] = (value, wall, value.fold, zone)
 
 
-def _dataclass_encoder(cls: type):
-    names = tuple(f.name for f in dataclasses.fields(cls))
-    tag = cls.__name__
-
-    def encode(value: Any) -> Any:
-        data: dict[str, Any] = {"$": tag}
-        fields = value.__dict__
-        for name in names:
-            item = fields[name]
-            kind = type(item)
-            if kind is str or kind is int or kind is bool or item is None:
-                data[name] = item
-            else:
-                data[name] = to_plain(item)
-        return data
-
-    return encode
-
-
 # Exact types first (one dictionary lookup); subclasses fall through to the checks below.
 _ENCODERS: dict[type, Any] = {
     PeriodUnit: lambda value: {"$p": value.value},
@@ -143,9 +125,7 @@ def to_plain(value: Any) -> Any:
     kind = type(value)
     if kind is str or kind is int or kind is bool or value is None:
         return value
-    encoder = _ENCODERS.get(kind)
-    if encoder is None and kind.__name__ in _TYPES and _TYPES[kind.__name__] is kind:
-        encoder = _ENCODERS[kind] = _dataclass_encoder(kind)
+    encoder = _ENCODERS.get(kind)  # every registered dataclass has its own (codec_fields)
     if encoder is not None:
         return encoder(value)
     return _to_plain_slow(value)
@@ -233,8 +213,16 @@ _INSTANTS_SEEN: dict[tuple, datetime] = {}
 _INSTANT_TEXTS: dict[int, tuple[datetime, str, int, str]] = {}
 _ZONES: dict[str, Any] = {}
 
+_UNITS = {unit.value: unit for unit in PeriodUnit}
+
+
+def _unit(text: str) -> PeriodUnit:
+    unit = _UNITS.get(text) if type(text) is str else None
+    return PeriodUnit(text) if unit is None else unit
+
+
 _TAGGED: dict[str, Any] = {
-    "$p": PeriodUnit,
+    "$p": _unit,
     "$m": _money,
     "$d": Decimal,
     "$f": lambda body: Fraction(_integer(body[0]), _integer(body[1])),
@@ -246,36 +234,10 @@ _TAGGED: dict[str, Any] = {
 }
 
 
-def _dataclass_decoder(cls: type):
-    """Builds ``cls`` from its stored fields. Text written by this codec has every field: such
-    a value is filled in directly, plain text, integers, booleans and None as they are
-    (``__post_init__`` still runs, so its checks hold). Anything else (a field added since
-    the text was stored, an unknown key) goes through ``cls(**fields)``, which applies
-    defaults and refuses strangers."""
-    layout = frozenset(("$", *(f.name for f in dataclasses.fields(cls))))
-    post_init = getattr(cls, "__post_init__", None)
-    new = object.__new__
-
-    def decode(data: dict) -> Any:
-        if data.keys() != layout:
-            return cls(**{k: from_plain(v) for k, v in data.items() if k != "$"})
-        value = new(cls)
-        fields = value.__dict__
-        for name, item in data.items():
-            kind = type(item)
-            if kind is str or kind is int or item is None or kind is bool:
-                fields[name] = item
-            else:
-                fields[name] = from_plain(item)
-        del fields["$"]
-        if post_init is not None:
-            post_init(value)
-        return value
-
-    return decode
-
-
-_DECODERS: dict[str, Any] = {name: _dataclass_decoder(cls) for name, cls in _TYPES.items()}
+def _other_layout(cls: type, data: dict) -> Any:
+    """A dataclass stored with other fields than it has now (one added since the text was
+    stored, an unknown key): ``cls(**fields)`` applies defaults and refuses strangers."""
+    return cls(**{k: from_plain(v) for k, v in data.items() if k != "$"})
 
 
 def from_plain(data: Any) -> Any:
@@ -301,6 +263,18 @@ def from_plain(data: Any) -> Any:
     if kind is float:
         raise _WideInteger
     raise CodecError(f"unexpected {kind.__name__} in stored data")
+
+
+# every registered dataclass's own encoder and decoder, written from its annotations
+_DECODERS: dict[str, Any] = codec_fields.decoders(
+    _TYPES,
+    from_plain=from_plain,
+    instant=_instant,
+    money=_money,
+    unit=_unit,
+    other_layout=_other_layout,
+)
+_ENCODERS.update(codec_fields.encoders(_TYPES, to_plain=to_plain, instant=_datetime))
 
 
 class _WideInteger(CodecError):
