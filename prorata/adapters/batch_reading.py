@@ -17,6 +17,7 @@ import orjson
 from sqlalchemy import ARRAY, BigInteger, Connection, any_, bindparam, func, literal_column, select
 
 from prorata.adapters import schema as t
+from prorata.adapters.store import ACCOUNT_COLUMNS
 
 
 class SlowPath(Exception):
@@ -59,7 +60,7 @@ def _queries(dialect: str) -> tuple[Any, Any, Any, Any]:
         .join(t.subscription_terms, (_T.subscription_id == _S.id) & (_T.version == _S.version))
         .where(_in_ids(_S.id, dialect))
     )
-    accounts = select(t.accounts).where(_in_ids(_A.id, dialect)).order_by(_A.id)
+    accounts = select(*ACCOUNT_COLUMNS).where(_in_ids(_A.id, dialect)).order_by(_A.id)
     balances = (
         select(_L.account_id, _L.currency, func.sum(_L.amount_minor).label("units"))
         .where(_in_ids(_L.account_id, dialect))

@@ -114,7 +114,22 @@ _INSERT_DOCUMENT = insert(t.documents).returning(t.documents.c.id)
 _INSERT_LINES = insert(t.document_lines)
 _INSERT_LEDGER = insert(t.ledger_entries)
 _INSERT_RENEWAL = insert(t.renewals)
-_ACCOUNT = select(t.accounts).where(
+# what an account is to billing (account_from_row), with its row id and tenant
+ACCOUNT_COLUMNS = tuple(
+    t.accounts.c[name]
+    for name in (
+        "id",
+        "tenant_id",
+        "key",
+        "locale",
+        "auto_pay",
+        "payment_method",
+        "tax_rate",
+        "vat_id",
+        "payment_token",
+    )
+)
+_ACCOUNT = select(*ACCOUNT_COLUMNS).where(
     t.accounts.c.tenant_id == _P("tenant"), t.accounts.c.key == _P("key")
 )
 _INSERT_PAYMENT = insert(t.payments)
