@@ -70,6 +70,23 @@ class Instant(TypeDecorator):
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
 
+    def bind_processor(self, dialect):
+        """On SQLite, :func:`sqlite_text` at once: the text that ``process_bind_param``
+        followed by SQLite's ``DATETIME`` processor writes, made without the naive copy
+        and the ``%`` format of every field (a bill run binds several instants a renewal)."""
+        if dialect.name == "sqlite":
+            return sqlite_text
+        return super().bind_processor(dialect)
+
+
+def sqlite_text(value: datetime | None) -> str | None:
+    """How SQLite keeps an instant: its UTC wall time as ``YYYY-MM-DD HH:MM:SS.ffffff``."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError(f"naive datetime {value.isoformat()}: give it a time zone")
+    return value.astimezone(UTC).isoformat(" ", "microseconds")[:26]  # without "+00:00"
+
 
 def _id() -> Column:
     return Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True)

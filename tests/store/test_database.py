@@ -7,7 +7,10 @@ from datetime import UTC, datetime
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
+from sqlalchemy.dialects import sqlite
 
 from prorata.adapters import schema as t
 from prorata.adapters.database import database_url, make_engine, migrate
@@ -60,6 +63,24 @@ def test_instants_are_stored_in_utc_and_naive_ones_refused(engine):
         )
         stored = connection.execute(select(t.tenants.c.created_at)).scalar_one()
     assert stored == datetime(2024, 1, 1, 12, tzinfo=UTC) and stored.tzinfo is not None
+
+
+@settings(max_examples=300)
+@given(st.datetimes(timezones=st.timezones()))
+def test_an_instant_is_bound_on_sqlite_as_sqlalchemy_writes_its_utc_time(value):
+    """Instant's own SQLite processor writes what ``process_bind_param`` and SQLite's
+    ``DATETIME`` processor write together."""
+    dialect = sqlite.dialect()
+    naive = t.Instant().process_bind_param(value, dialect)
+    assert t.Instant()._cached_bind_processor(dialect)(value) == (
+        sqlite.DATETIME().bind_processor(dialect)(naive)
+    )
+
+
+def test_the_sqlite_text_of_no_instant_is_none_and_of_a_naive_one_an_error():
+    assert t.sqlite_text(None) is None
+    with pytest.raises(ValueError, match="naive"):
+        t.sqlite_text(datetime(2024, 1, 1))
 
 
 def test_demo_loads_once_with_history_up_to_now(engine):
