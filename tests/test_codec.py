@@ -10,6 +10,8 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from prorata.adapters import codec
 from prorata.scenario.loader import load_scenario
@@ -166,3 +168,17 @@ def test_the_field_by_field_codecs_give_the_general_codecs_answer_for_any_field_
                 assert written == codec._to_plain_slow(expected), (tag, name, odd)
                 checked += 1
     assert checked > 5 * sum(len(data) for data in samples.values())  # few refused
+
+
+@settings(max_examples=300)
+@given(st.datetimes(timezones=st.timezones(), allow_imaginary=False))
+def test_any_aware_instant_round_trips_with_its_fold_and_zone(value):
+    text = codec.encode(value)
+    assert text == json.dumps(codec._to_plain_slow(value), separators=(",", ":"))
+    for cache in (codec._INSTANTS_SEEN, codec._INSTANT_TEXTS):
+        cache.clear()  # read as new text, not from what encoding remembered
+    decoded = codec.decode(text)
+    assert (decoded, decoded.fold) == (value, value.fold)
+    assert decoded.replace(tzinfo=None) == value.replace(tzinfo=None)  # the same wall time
+    assert codec._zone(decoded.tzinfo) == codec._zone(value.tzinfo)  # ZoneInfo("UTC") is UTC
+    assert codec.encode(decoded) == text

@@ -90,13 +90,18 @@ def _tz(text: str) -> Any:
     return zone
 
 
+def _wall(value: datetime) -> str:
+    """The wall time of ``value`` as ISO text (``value.replace(tzinfo=None).isoformat()``)."""
+    return f"{value.date().isoformat()}T{value.time().isoformat()}"
+
+
 def _datetime(value: datetime) -> Any:
     seen = _INSTANT_TEXTS.get(id(value))
     if seen is not None and seen[0] is value:  # the very object: its text is known
         return {"$t": [seen[1], seen[2], seen[3]]}
     if value.tzinfo is None:
         raise CodecError(f"naive datetime {value.isoformat()}: the store keeps aware times")
-    wall, zone = value.replace(tzinfo=None).isoformat(), _zone(value.tzinfo)
+    wall, zone = _wall(value), _zone(value.tzinfo)
     _remember_text(value, wall, zone)
     return {"$t": [wall, value.fold, zone]}
 
@@ -188,9 +193,12 @@ def _instant(body: list) -> datetime:
     if value is None:
         if len(_INSTANTS_SEEN) > _SEEN_LIMIT:
             _INSTANTS_SEEN.clear()
-        value = datetime.fromisoformat(wall).replace(tzinfo=_tz(zone), fold=fold)
+        naive = datetime.fromisoformat(wall)
+        value = datetime.combine(naive.date(), naive.time(), _tz(zone))
+        if fold:
+            value = value.replace(fold=fold)
         _INSTANTS_SEEN[key] = value
-        if value.replace(tzinfo=None).isoformat() == wall and _zone(value.tzinfo) == zone:
+        if naive.isoformat() == wall and _zone(value.tzinfo) == zone:
             _remember_text(value, wall, zone)  # the text it is written as (canonical)
     return value
 

@@ -68,7 +68,15 @@ _DAYS = {PeriodUnit.DAILY: 1, PeriodUnit.WEEKLY: 7}
 
 def clamp_day(year: int, month: int, day: int) -> date:
     """``day`` of that month, or the month's last day when it is shorter."""
+    if day <= 28:  # in every month
+        return date(year, month, day)
     return date(year, month, min(day, _calendar.monthrange(year, month)[1]))
+
+
+def on_day(wall: datetime, d: date) -> datetime:
+    """``wall``'s time of day, zone and fold on the date ``d`` (``replace(year=…, month=…,
+    day=…)``, made without parsing keywords)."""
+    return datetime.combine(d, wall.timetz())
 
 
 def add_months(d: date, months: int, day: int | None = None) -> date:
@@ -147,7 +155,7 @@ class Schedule:
             return cls.calendar(start, unit)
         if unit.months and billing_day is not None:
             day = clamp_day(start.year, start.month, billing_day)
-            anchor = start.replace(year=day.year, month=day.month, day=day.day)
+            anchor = on_day(start, day)
             return cls(anchor, unit, billing_day)
         return cls(start, unit, billing_day or start.day)
 
@@ -162,11 +170,13 @@ class Schedule:
         return cls(local_midnight(first, start.tzinfo), unit, 1)
 
     def boundary(self, k: int) -> datetime:
+        """The anchor's wall time on the date ``k`` periods after its own."""
+        anchor = self.anchor
         if self.unit.months:
-            d = add_months(self.anchor.date(), k * self.unit.months, self.billing_day)
-            return self.anchor.replace(year=d.year, month=d.month, day=d.day)
-        naive = self.anchor.replace(tzinfo=None) + timedelta(days=k * self.unit.days)
-        return naive.replace(tzinfo=self.anchor.tzinfo)
+            d = add_months(anchor.date(), k * self.unit.months, self.billing_day)
+        else:
+            d = anchor.date() + timedelta(days=k * self.unit.days)
+        return on_day(anchor, d)
 
     def index_of(self, t: datetime) -> int:
         """The k with ``boundary(k) <= t < boundary(k + 1)``."""
@@ -174,8 +184,8 @@ class Schedule:
         if self.unit.months:
             months = (t.year - a.year) * 12 + (t.month - a.month)
             k = months // self.unit.months
-        else:
-            k = (t.replace(tzinfo=None) - a.replace(tzinfo=None)).days // self.unit.days
+        else:  # from the dates alone: the loops below correct it by the times of day
+            k = (t.date() - a.date()).days // self.unit.days
         while self.boundary(k) > t:
             k -= 1
         while self.boundary(k + 1) <= t:
@@ -194,10 +204,8 @@ class Schedule:
 def term_end(start: datetime, unit: PeriodUnit, count: int = 1) -> datetime:
     """``start`` plus ``count`` periods, computed from ``start`` (month end clamped)."""
     if unit.months:
-        d = add_months(start.date(), count * unit.months)
-        return start.replace(year=d.year, month=d.month, day=d.day)
-    naive = start.replace(tzinfo=None) + timedelta(days=count * unit.days)
-    return naive.replace(tzinfo=start.tzinfo)
+        return on_day(start, add_months(start.date(), count * unit.months))
+    return on_day(start, start.date() + timedelta(days=count * unit.days))
 
 
 # day counts -------------------------------------------------------------------
