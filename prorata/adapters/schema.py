@@ -92,8 +92,9 @@ def _id() -> Column:
     return Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
 
 
-def _tenant() -> Column:
-    return Column("tenant_id", ForeignKey("tenants.id"), nullable=False, index=True)
+def _tenant(index: bool = True) -> Column:
+    """The owning tenant; indexed unless another index of the table leads with it."""
+    return Column("tenant_id", ForeignKey("tenants.id"), nullable=False, index=index)
 
 
 def _created() -> Column:
@@ -287,7 +288,7 @@ documents = Table(
     "documents",
     metadata,
     _id(),
-    _tenant(),
+    _tenant(index=False),  # unique (tenant_id, number) leads with it
     Column("number", String(32), nullable=False),
     Column("type", String(16), nullable=False),  # invoice | credit_note
     Column("account_id", ForeignKey("accounts.id"), nullable=False, index=True),
@@ -378,7 +379,7 @@ outbox = Table(
     "outbox",
     metadata,
     _id(),
-    _tenant(),
+    _tenant(index=False),  # ix_outbox_unpublished (tenant_id, published_at) leads with it
     Column("topic", String(64), nullable=False),
     Column("payload", Text, nullable=False),
     _created(),
