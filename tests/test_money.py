@@ -3,6 +3,8 @@
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from prorata.core.money import (
     CurrencyError,
@@ -98,3 +100,17 @@ def test_a_sum_beyond_28_digits_is_refused_not_rounded():
         big + big
     with pytest.raises(DecimalException):
         big - (-big)
+
+
+@given(
+    st.integers(min_value=-(10**20), max_value=10**20),
+    st.sampled_from(["EUR", "JPY", "BHD", "CLF", "USD"]),
+)
+def test_minor_units_and_text_are_those_of_the_amount(units, currency):
+    """``minor`` and ``str`` read the amount's digits as they are, in plain notation."""
+    from prorata.core.money import currency_digits
+
+    money = Money.from_minor(units, currency)
+    assert money.minor == units == int(money.amount.scaleb(currency_digits(currency)))
+    assert str(money) == f"{money.amount:f}"
+    assert Money.of(str(money), currency) == money

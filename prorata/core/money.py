@@ -131,11 +131,13 @@ class Money:
     # views ----------------------------------------------------------------
     @property
     def minor(self) -> int:
-        """The amount in minor units (cents)."""
-        return int(self.amount.scaleb(currency_digits(self.currency)))
+        """The amount in minor units (cents): exact, the amount having the currency's
+        digits."""
+        return int(self.amount * _SCALES[currency_digits(self.currency)])
 
     def __str__(self) -> str:
-        return f"{self.amount:f}"
+        text = str(self.amount)  # plain notation for every amount with a currency's digits
+        return f"{self.amount:f}" if "E" in text else text
 
     def format(self, locale: str) -> str:
         """The amount as a person of ``locale`` reads it (``150,00 $ CA``, ``$150.00``)."""
@@ -191,6 +193,7 @@ class Money:
 
 
 _ZEROS: dict[str, Money] = {}
+_SCALES = tuple(Decimal(10) ** digits for digits in range(10))  # 10 ** the currency's digits
 
 
 def total(amounts: Iterable[Money], currency: str) -> Money:
