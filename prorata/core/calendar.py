@@ -178,27 +178,34 @@ class Schedule:
             d = anchor.date() + timedelta(days=k * self.unit.days)
         return on_day(anchor, d)
 
-    def index_of(self, t: datetime) -> int:
-        """The k with ``boundary(k) <= t < boundary(k + 1)``."""
+    def _bracket(self, t: datetime) -> tuple[int, datetime, datetime]:
+        """The k with ``boundary(k) <= t < boundary(k + 1)``, and those two boundaries."""
         a = self.anchor
         if self.unit.months:
             months = (t.year - a.year) * 12 + (t.month - a.month)
             k = months // self.unit.months
         else:  # from the dates alone: the loops below correct it by the times of day
             k = (t.date() - a.date()).days // self.unit.days
-        while self.boundary(k) > t:
+        start = self.boundary(k)
+        while start > t:
             k -= 1
-        while self.boundary(k + 1) <= t:
-            k += 1
-        return k
+            start = self.boundary(k)
+        end = self.boundary(k + 1)
+        while end <= t:
+            k, start, end = k + 1, end, self.boundary(k + 2)
+        return k, start, end
+
+    def index_of(self, t: datetime) -> int:
+        """The k with ``boundary(k) <= t < boundary(k + 1)``."""
+        return self._bracket(t)[0]
 
     def period_containing(self, t: datetime) -> tuple[datetime, datetime]:
-        k = self.index_of(t)
-        return self.boundary(k), self.boundary(k + 1)
+        _, start, end = self._bracket(t)
+        return start, end
 
     def next_boundary_after(self, t: datetime) -> datetime:
         """The first boundary strictly after ``t``."""
-        return self.boundary(self.index_of(t) + 1)
+        return self._bracket(t)[2]
 
 
 def term_end(start: datetime, unit: PeriodUnit, count: int = 1) -> datetime:
