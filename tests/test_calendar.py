@@ -5,6 +5,8 @@ from fractions import Fraction
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from prorata.core.calendar import (
     PeriodUnit,
@@ -126,3 +128,24 @@ def test_ratio_rounding_to_nine_digits_half_up():
 def test_term_end_is_computed_from_the_start():
     assert term_end(at(2024, 2, 29), PeriodUnit.ANNUAL).date() == date(2025, 2, 28)
     assert term_end(at(2024, 1, 31), PeriodUnit.BIENNIAL).date() == date(2026, 1, 31)
+
+
+@given(
+    st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2040, 1, 1)),
+    st.datetimes(min_value=datetime(1990, 1, 1), max_value=datetime(2050, 1, 1)),
+    st.sampled_from([u for u in PeriodUnit if u.recurring]),
+    st.integers(min_value=1, max_value=31),
+    st.sampled_from([UTC, ZoneInfo("Europe/Paris"), ZoneInfo("America/New_York")]),
+)
+def test_the_period_containing_an_instant_is_the_bracket_of_its_index(
+    anchor, moment, unit, day, zone
+):
+    """``boundary(k) <= t < boundary(k + 1)`` for ``k = index_of(t)``; the period containing
+    ``t`` is that pair and the next boundary after ``t`` its end."""
+    schedule = Schedule.starting(anchor.replace(tzinfo=zone), unit, day)
+    t = moment.replace(tzinfo=UTC)
+    k = schedule.index_of(t)
+    start, end = schedule.period_containing(t)
+    assert (start, end) == (schedule.boundary(k), schedule.boundary(k + 1))
+    assert start <= t < end
+    assert schedule.next_boundary_after(t) == end
