@@ -273,16 +273,20 @@ def from_plain(data: Any) -> Any:
     raise CodecError(f"unexpected {kind.__name__} in stored data")
 
 
-# every registered dataclass's own encoder and decoder, written from its annotations
+# every registered dataclass's own encoder and decoder, written from its annotations, with
+# the leaves' own writers and readers above
+_LEAF_TAGS = {datetime: "$t", Money: "$m", Decimal: "$d", PeriodUnit: "$p"}
 _DECODERS: dict[str, Any] = codec_fields.decoders(
     _TYPES,
     from_plain=from_plain,
-    instant=_instant,
-    money=_money,
-    unit=_unit,
+    readers={kind: (tag, _TAGGED[tag]) for kind, tag in _LEAF_TAGS.items()},
     other_layout=_other_layout,
 )
-_ENCODERS.update(codec_fields.encoders(_TYPES, to_plain=to_plain, instant=_datetime))
+_ENCODERS.update(
+    codec_fields.encoders(
+        _TYPES, to_plain=to_plain, writers={kind: _ENCODERS[kind] for kind in _LEAF_TAGS}
+    )
+)
 
 
 class _WideInteger(CodecError):

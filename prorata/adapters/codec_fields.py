@@ -16,12 +16,7 @@ import dataclasses
 import types
 import typing
 from collections.abc import Callable
-from datetime import datetime
-from decimal import Decimal
 from typing import Any
-
-from prorata.core.calendar import PeriodUnit
-from prorata.core.money import Money
 
 _PLAIN = (str, int, bool)
 
@@ -63,20 +58,19 @@ class _Writer:
 
 
 def encoders(
-    classes: dict[str, type], to_plain: Callable, instant: Callable
+    classes: dict[str, type], to_plain: Callable, writers: dict[type, Callable]
 ) -> dict[type, Callable]:
     """One encoder per class: ``{"$": tag, field: plain, …}`` in declaration order, as the
-    generic codec writes it. ``instant`` writes a ``datetime`` (the codec's ``_datetime``)."""
-    out = _Writer({"to_plain": to_plain, "instant": instant})
+    generic codec writes it. ``writers``: the codec's own writer of each leaf kind (an
+    instant, an amount, …), used for a field annotated with that kind."""
+    out = _Writer({"to_plain": to_plain})
     known = {cls: f"encode_{tag}" for tag, cls in classes.items()}
 
     def expression(kind: Any, x: str) -> str | None:
         if kind in _PLAIN:
             return x
-        if kind is datetime:
-            return f"instant({x})"
-        if kind is Money:
-            return f'{{"$m": [str({x}), {x}.currency]}}'
+        if kind in writers:
+            return f"{out.name(writers[kind], 'w')}({x})"
         if kind in known:
             return f"{known[kind]}({x})"
         inner = _tuple_of(kind)
@@ -121,38 +115,26 @@ def encoders(
 def decoders(
     classes: dict[str, type],
     from_plain: Callable,
-    instant: Callable,
-    money: Callable,
-    unit: Callable,
+    readers: dict[type, tuple[str, Callable]],
     other_layout: Callable[[type, dict], Any],
 ) -> dict[str, Callable]:
     """One decoder per class. Text with exactly the class's fields (and its tag) has each
     field read as its annotation expects, else by ``from_plain``, and ``__post_init__``
-    run, as the generic decoder does; any other layout is ``other_layout(cls, data)``."""
-    out = _Writer(
-        {
-            "from_plain": from_plain,
-            "instant": instant,
-            "money": money,
-            "unit": unit,
-            "Decimal": Decimal,
-            "new": object.__new__,
-            "other_layout": other_layout,
-        }
-    )
+    run, as the generic decoder does; any other layout is ``other_layout(cls, data)``.
+    ``readers``: for each leaf kind (an instant, an amount, …), the tag it is stored under
+    (``{tag: body}``) and the codec's own reader of the body."""
+    out = _Writer({"from_plain": from_plain, "new": object.__new__, "other_layout": other_layout})
     known = {cls: tag for tag, cls in classes.items()}
-    tagged = {datetime: ("$t", "instant"), Money: ("$m", "money"), Decimal: ("$d", "Decimal")}
-    tagged[PeriodUnit] = ("$p", "unit")
 
     def expression(kind: Any, x: str) -> tuple[str, str] | None:
         """(test, value) reading ``x`` when it is stored as ``kind`` is."""
         if kind in _PLAIN:
             return f"type({x}) is {kind.__name__}", x
-        if kind in tagged:
-            key, reader = tagged[kind]
+        if kind in readers:
+            key, reader = readers[kind]
             return (
                 f"type({x}) is dict and len({x}) == 1 and {key!r} in {x}",
-                f"{reader}({x}[{key!r}])",
+                f"{out.name(reader, 'r')}({x}[{key!r}])",
             )
         if kind in known:
             return f'type({x}) is dict and {x}.get("$") == {known[kind]!r}', (
