@@ -58,9 +58,7 @@ class Instant(TypeDecorator):
     def process_bind_param(self, value, dialect):
         if value is None:
             return None
-        if value.tzinfo is None:
-            raise ValueError(f"naive datetime {value.isoformat()}: give it a time zone")
-        utc = value.astimezone(UTC)
+        utc = _in_utc(value)
         return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
 
     def process_result_value(self, value, dialect):
@@ -79,13 +77,18 @@ class Instant(TypeDecorator):
         return super().bind_processor(dialect)
 
 
+def _in_utc(value: datetime) -> datetime:
+    """``value`` in UTC; a naive datetime is refused."""
+    if value.tzinfo is None:
+        raise ValueError(f"naive datetime {value.isoformat()}: give it a time zone")
+    return value.astimezone(UTC)
+
+
 def sqlite_text(value: datetime | None) -> str | None:
     """How SQLite keeps an instant: its UTC wall time as ``YYYY-MM-DD HH:MM:SS.ffffff``."""
     if value is None:
         return None
-    if value.tzinfo is None:
-        raise ValueError(f"naive datetime {value.isoformat()}: give it a time zone")
-    return value.astimezone(UTC).isoformat(" ", "microseconds")[:26]  # without "+00:00"
+    return _in_utc(value).isoformat(" ", "microseconds")[:26]  # without "+00:00"
 
 
 def _id() -> Column:
