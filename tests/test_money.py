@@ -108,8 +108,6 @@ def test_a_sum_beyond_28_digits_is_refused_not_rounded():
 )
 def test_minor_units_and_text_are_those_of_the_amount(units, currency):
     """``minor`` and ``str`` read the amount's digits as they are, in plain notation."""
-    from prorata.core.money import currency_digits
-
     money = Money.from_minor(units, currency)
     assert money.minor == units == int(money.amount.scaleb(currency_digits(currency)))
     assert str(money) == f"{money.amount:f}"
