@@ -84,11 +84,25 @@ def _in_utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
+_TWO_DIGITS = tuple(f"{n:02d}" for n in range(100))
+
+
 def sqlite_text(value: datetime | None) -> str | None:
-    """How SQLite keeps an instant: its UTC wall time as ``YYYY-MM-DD HH:MM:SS.ffffff``."""
+    """How SQLite keeps an instant: its UTC wall time as ``YYYY-MM-DD HH:MM:SS.ffffff``
+    (``isoformat(" ", "microseconds")`` without the offset, put together from the fields:
+    ``isoformat`` formats its fields and the offset through C's ``printf``, several times
+    the cost, and a bill run binds several instants a renewal)."""
     if value is None:
         return None
-    return _in_utc(value).isoformat(" ", "microseconds")[:26]  # without "+00:00"
+    if value.tzinfo is not UTC:
+        value = _in_utc(value)
+    two = _TWO_DIGITS
+    micro = value.microsecond
+    return (
+        f"{value.year:04d}-{two[value.month]}-{two[value.day]} "
+        f"{two[value.hour]}:{two[value.minute]}:{two[value.second]}."
+        f"{'000000' if micro == 0 else f'{micro:06d}'}"
+    )
 
 
 def _id() -> Column:
