@@ -23,6 +23,16 @@ from fractions import Fraction
 
 
 class PeriodUnit(StrEnum):
+    """A plan's period. Each unit carries, as plain attributes set once below (read several
+    times a renewal: an attribute costs a dictionary lookup, a property a call):
+
+    - ``months``: its length in months for month-based units, 0 for day-based ones;
+    - ``days``: its length in days for day-based units, 0 for month-based ones;
+    - ``per_year``: how many periods make a year (to compare prices across cycles; 1 for
+      ``one_time``);
+    - ``recurring``: False only for ``one_time``.
+    """
+
     DAILY = "daily"
     WEEKLY = "weekly"
     MONTHLY = "monthly"
@@ -32,28 +42,10 @@ class PeriodUnit(StrEnum):
     BIENNIAL = "biennial"
     ONE_TIME = "one_time"
 
-    @property
-    def months(self) -> int:
-        """Length in months for month-based units, 0 for day-based ones."""
-        return _MONTHS.get(self, 0)
-
-    @property
-    def days(self) -> int:
-        """Length in days for day-based units, 0 for month-based ones."""
-        return _DAYS.get(self, 0)
-
-    @property
-    def per_year(self) -> Fraction:
-        """How many periods make a year (used to compare prices across cycles)."""
-        if self is PeriodUnit.ONE_TIME:
-            return Fraction(1)
-        if self.months:
-            return Fraction(12, self.months)
-        return Fraction(365, self.days)
-
-    @property
-    def recurring(self) -> bool:
-        return self is not PeriodUnit.ONE_TIME
+    months: int
+    days: int
+    per_year: Fraction
+    recurring: bool
 
 
 _MONTHS = {
@@ -64,6 +56,19 @@ _MONTHS = {
     PeriodUnit.BIENNIAL: 24,
 }
 _DAYS = {PeriodUnit.DAILY: 1, PeriodUnit.WEEKLY: 7}
+for _unit in PeriodUnit:
+    _unit.months = _MONTHS.get(_unit, 0)
+    _unit.days = _DAYS.get(_unit, 0)
+    _unit.recurring = _unit is not PeriodUnit.ONE_TIME
+    _unit.per_year = (
+        Fraction(12, _unit.months)
+        if _unit.months
+        else Fraction(365, _unit.days)
+        if _unit.days
+        else Fraction(1)
+    )
+del _unit
+_WEEKLY, _DAILY = PeriodUnit.WEEKLY, PeriodUnit.DAILY
 
 
 def clamp_day(year: int, month: int, day: int) -> date:
@@ -106,9 +111,9 @@ def calendar_period_start(d: date, unit: PeriodUnit) -> date:
         index = d.year * 12 + d.month - 1
         index -= index % unit.months
         return date(index // 12, index % 12 + 1, 1)
-    if unit is PeriodUnit.WEEKLY:
+    if unit is _WEEKLY:
         return d - timedelta(days=d.weekday())
-    if unit is PeriodUnit.DAILY:
+    if unit is _DAILY:
         return d
     raise ValueError("a one_time plan has no calendar periods")
 
