@@ -11,19 +11,27 @@ import json
 from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, insert
 
 from prorata.adapters import schema as t
 
-# what ``json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)`` writes, with
-# one encoder made once instead of one per call
+# ``json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)``'s reading of a value,
+# written by orjson (compact, about ten times faster); what orjson refuses (keys that are not
+# text, integers beyond 64 bits) is written by the stdlib's encoder. Both give the same data
+# to ``json.loads``: datetimes and dataclasses go to ``str`` as in the stdlib, not orjson's
+# own forms.
 _ENCODER = json.JSONEncoder(sort_keys=True, ensure_ascii=False, default=str)
+_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 
 
 def _json(value: Any) -> str | None:
     if value is None:
         return None
-    return _ENCODER.encode(value)
+    try:
+        return orjson.dumps(value, default=str, option=_OPTIONS).decode()
+    except TypeError:  # orjson.JSONEncodeError
+        return _ENCODER.encode(value)
 
 
 def audit(
