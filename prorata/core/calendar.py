@@ -99,6 +99,12 @@ BILLING_TIMES = ("anniversary", "calendar")
 ``calendar``, on the calendar's boundaries (Lago's ``billing_time``)."""
 
 
+def billing_day_fits(billing_time: str | None, billing_day: int | None) -> bool:
+    """Whether a subscription may ask for ``billing_day`` with ``billing_time``: calendar
+    periods start on the 1st, so a calendar subscription has no other billing day."""
+    return billing_time != "calendar" or billing_day in (None, 1)
+
+
 def calendar_period_start(d: date, unit: PeriodUnit) -> date:
     """The first day of the calendar period of ``unit`` that contains ``d``.
 

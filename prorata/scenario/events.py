@@ -16,7 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from prorata.adapters.gateways import BEHAVIOURS, sandbox_token
-from prorata.core.calendar import BILLING_TIMES
+from prorata.core.calendar import BILLING_TIMES, billing_day_fits
 from prorata.core.catalog import Catalog
 from prorata.core.model import (
     Account,
@@ -171,7 +171,7 @@ class EventReader:
             add_products=m.get("add_products", self.plans, default=()),
             billing_time=m.get("billing_time", one_of, BILLING_TIMES),
         )
-        if action.billing_time == "calendar" and action.billing_day not in (None, 1):
+        if not billing_day_fits(action.billing_time, action.billing_day):
             raise Invalid(
                 m.place("billing_day"),
                 f"{action.billing_day} does not go with billing_time calendar (calendar"

@@ -162,6 +162,17 @@ MESSAGES: Mapping[str, Mapping[str, str]] = {
         "en": "Customers cannot choose a subscription id; leave it out.",
         "fr": "Un client ne peut pas choisir l'identifiant d'un abonnement ; omettez-le.",
     },
+    "unknown_billing_time": {
+        "en": "Billing time {billing_time!r} is not one of anniversary, calendar.",
+        "fr": "Le calage {billing_time!r} n'est ni anniversary ni calendar.",
+    },
+    "billing_day_not_calendar": {
+        "en": "Billing day {billing_day} does not go with billing time calendar: calendar "
+        "periods start on the 1st; bill on another day with billing time anniversary.",
+        "fr": "Le jour de facturation {billing_day} ne va pas avec le calage calendar : les "
+        "périodes civiles commencent le 1er ; pour facturer un autre jour, choisissez "
+        "anniversary.",
+    },
     "duplicate_id": {
         "en": "{noun} {id} exists already.",
         "fr": "{noun} {id} existe déjà.",

@@ -27,7 +27,7 @@ from prorata.adapters import codec
 from prorata.adapters import schema as t
 from prorata.adapters.store import StaleVersion
 from prorata.core import lifecycle, wording
-from prorata.core.calendar import PeriodUnit
+from prorata.core.calendar import BILLING_TIMES, PeriodUnit, billing_day_fits
 from prorata.core.changes import Quote, Refusal, evaluate
 from prorata.core.documents import Invoice
 from prorata.core.model import Cancel, Change, Subscribe
@@ -457,10 +457,13 @@ def subscribe(
     subscription: str | None = None,
     quantity: int = 1,
     billing_day: int | None = None,
+    billing_time: str | None = None,
     key: str | None = None,
     request_id: str | None = None,
 ) -> dict:
-    """Start a subscription for ``account`` and issue its first invoice.
+    """Start a subscription for ``account`` and issue its first invoice. ``billing_time``
+    (``anniversary`` or ``calendar``; None: the policy's) says where its periods start; a
+    calendar subscription has no billing day but the 1st.
 
     The id is chosen by prorata (``sub_<hex>``) unless staff or an API token name it (to
     keep the ids of a system migrated from); customers cannot, since a refusal of an id in
@@ -468,6 +471,10 @@ def subscribe(
     """
     if subscription is not None and not principal.is_staff:
         raise InvalidRequest(code="id_not_allowed")
+    if billing_time is not None and billing_time not in BILLING_TIMES:
+        raise InvalidRequest(code="unknown_billing_time", billing_time=billing_time)
+    if not billing_day_fits(billing_time, billing_day):
+        raise InvalidRequest(code="billing_day_not_calendar", billing_day=billing_day)
     if subscription is None:
         subscription = f"sub_{uuid.uuid4().hex[:20]}"
 
@@ -485,7 +492,9 @@ def subscribe(
             )
         if quantity < 1:
             raise InvalidRequest(code="quantity_invalid", quantity=quantity)
-        spec = Subscribe(subscription, account, plan, quantity, billing_day)
+        spec = Subscribe(
+            subscription, account, plan, quantity, billing_day, billing_time=billing_time
+        )
         outcome = work.billing.subscribe(spec, work.at, work.book.config.currency)
         sub = outcome.subscription
         audit(work, "subscription.create", sub, None, summary(sub, 1))
@@ -501,5 +510,6 @@ def subscribe(
         "plan": plan,
         "quantity": quantity,
         "billing_day": billing_day,
+        "billing_time": billing_time,
     }
     return run(engine, principal, "subscribe", body, apply, at=at, key=key, request_id=request_id)

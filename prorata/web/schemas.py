@@ -67,6 +67,9 @@ class SubscribeBody(Strict):
     plan: str = Key
     quantity: int = Field(default=1, ge=1, le=1_000_000)
     billing_day: int | None = Field(default=None, ge=1, le=31)
+    # where periods start: from the subscription's start (or billing day), or on the
+    # calendar's boundaries (the 1st of a month, …); None takes the tenant policy's
+    billing_time: Literal["anniversary", "calendar"] | None = None
     id: str | None = Field(default=None, min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")
 
 

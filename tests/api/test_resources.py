@@ -849,3 +849,48 @@ def test_portal_sessions_work_as_bearer_and_cookie_until_logout(api):
         404,
         "not_found",
     )
+
+
+def test_a_subscription_through_the_api_may_bill_on_calendar_periods(api):
+    """``billing_time: calendar``: the first period runs to the 1st of next month, prorated;
+    a billing day other than the 1st does not go with it and changes nothing."""
+    token = api.headers("token")
+    ok(api.client.post("/v1/accounts", json={"id": "calco", "auto_pay": False}, headers=token), 201)
+    refused = problem(
+        api.client.post(
+            "/v1/subscriptions",
+            json={
+                "account": "calco",
+                "plan": "standard-monthly",
+                "billing_time": "calendar",
+                "billing_day": 15,
+            },
+            headers=token,
+        ),
+        400,
+        "billing_day_not_calendar",
+    )
+    assert "15" in refused["detail"] and "calendar" in refused["detail"]
+    assert ok(api.client.get("/v1/subscriptions?account=calco", headers=token))["items"] == []
+    problem(
+        api.client.post(
+            "/v1/subscriptions",
+            json={"account": "calco", "plan": "standard-monthly", "billing_time": "weekly"},
+            headers=token,
+        ),
+        422,
+        "validation_failed",
+    )
+    created = ok(
+        api.client.post(
+            "/v1/subscriptions",
+            json={"account": "calco", "plan": "standard-monthly", "billing_time": "calendar"},
+            headers=token,
+        ),
+        201,
+    )
+    (invoice,) = created["documents"]
+    # 45.00 × 10/29: 20 February to 1 March of a leap year (29 days in February)
+    assert [line["amount"] for line in invoice["lines"]] == ["15.52"]
+    detail = ok(api.client.get(f"/v1/subscriptions/{created['subscription']['id']}", headers=token))
+    assert detail["period_end"] == detail["next_due_at"] == "2024-03-01T00:00:00-05:00"

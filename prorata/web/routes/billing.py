@@ -54,6 +54,7 @@ def subscribe(body: SubscribeBody, call: Write) -> dict:
         plan=body.plan,
         quantity=body.quantity,
         billing_day=body.billing_day,
+        billing_time=body.billing_time,
         subscription=body.id,
         at=call.at,
         key=call.key,
