@@ -165,6 +165,20 @@ def test_customers_subscribe_under_an_id_prorata_chooses(world):
     assert created["documents"][0]["total"] == "45.00"
 
 
+def test_a_billing_time_the_engine_does_not_know_is_refused_by_name(world):
+    with pytest.raises(InvalidRequest) as err:
+        subscriptions.subscribe(
+            world.engine,
+            world.principals["owner"],
+            account="corp",
+            plan="standard-monthly",
+            billing_time="weekly",
+            at=world.at(16),
+        )
+    assert err.value.code == "unknown_billing_time"
+    assert err.value.message_in("fr") == "Le calage 'weekly' n'est ni anniversary ni calendar."
+
+
 def test_bad_input_names_the_field(world):
     owner = world.principals["owner"]
     with pytest.raises(InvalidRequest) as err:
