@@ -1,9 +1,9 @@
 # Two commands set everything up on a fresh machine: `make run` and `make test`.
 # .venv's interpreter: the operating system's CPython (3.11 or newer, with venv) where
 # there is one, else the python3 on PATH. Debian's is built with profile-guided and
-# link-time optimisation and libpython linked in; pyenv's default build has neither, and a
-# renewal costs about 11 % more instructions on it (README, Throughput). Choose another
-# with `make PYTHON=/path/to/python3` (after `rm -r .venv`).
+# link-time optimisation and libpython linked in, pyenv's default build with neither: a
+# renewal takes about 11 % fewer instructions on Debian's (README, Throughput). Choose
+# another with `make PYTHON=/path/to/python3` (after `rm -r .venv`).
 SYSTEM_PYTHON := /usr/bin/python3
 PYTHON ?= $(shell $(SYSTEM_PYTHON) -c 'import sys, ensurepip, venv; sys.exit(sys.version_info < (3, 11))' 2>/dev/null && echo $(SYSTEM_PYTHON) || echo python3)
 VENV := .venv
