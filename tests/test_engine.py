@@ -293,6 +293,31 @@ def test_stripe_cancel_prorate_without_invoice_now_leaves_everything_pending_on_
     assert "pending" not in out["accounts"]["acme"]
 
 
+def test_a_preview_shows_the_lines_waiting_on_the_account_as_the_change_invoices_them():
+    cancel = "{timing: immediate, invoice: next_invoice, credit: account_credit}"
+    second = "- {at: 2024-01-02, subscribe: {id: s2, account: acme, plan: basic-m}}\n"
+    sc = scenario(
+        "{preset: stripe, cancel: " + cancel + "}",
+        SUBSCRIBE + second + CANCEL_AT_ONCE,
+        run_until="2024-01-21",
+    )
+    sim = Simulation(sc)
+    sim.run()
+    waiting = sim.book.pending_of("acme")
+    assert [str(line.amount) for line in waiting] == ["-30.97", "46.45", "-31.94"]
+    at = sc.events[-1].at.replace(day=25)
+    quote = evaluate(
+        sim.billing.ctx, sim.book.subscriptions["s2"], Change("s2", quantity=2, anchor="reset"), at
+    )
+    assert isinstance(quote, Quote)
+    (draft,) = sim.billing.drafts(quote, at, sim.book.credit("acme", "EUR"))
+    sim.billing.apply(quote, at)
+    invoice = sim.book.documents[-1]
+    assert draft.lines == invoice.lines and draft.total == invoice.total
+    assert invoice.lines[:3] == waiting
+    assert sim.book.pending_of("acme") == ()
+
+
 def test_stripe_cancel_pending_lines_are_not_swept_by_another_account():
     cancel = "{timing: immediate, invoice: next_invoice, credit: account_credit}"
     policy = "{preset: stripe, cancel: " + cancel + "}"
