@@ -43,7 +43,7 @@ from prorata.core.model import Account, Cancel, Change, Subscribe
 from prorata.core.money import Money, total
 from prorata.core.subscription import Awaiting, Subscription
 from prorata.core.values import replaced
-from prorata.services.book import Ledger, Request
+from prorata.services.book import Ledger, Request, split_pending
 
 
 @dataclass(frozen=True)
@@ -443,13 +443,9 @@ class Billing:
                 balance = total((balance, *(e.amount for e in entries)), balance.currency)
                 docs.append(note)
         if quote.routing.invoice:
-            waiting = ()
+            waiting: tuple[Line, ...] = ()
             if not self._waits_for_payment(quote):
-                waiting = tuple(
-                    line
-                    for line in self.ledger.pending_of(sub.account)
-                    if line.amount.currency == sub.currency
-                )
+                waiting = split_pending(self.ledger.pending_of(sub.account), sub.currency)[0]
             invoice, _ = issue_invoice(
                 number="DRAFT",
                 issued_at=at,
