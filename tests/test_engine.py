@@ -250,22 +250,81 @@ def test_anchor_reset_is_refused_once_a_cancellation_is_scheduled():
     assert codes(out) == ["cancellation_scheduled"]
 
 
+CANCEL_AT_ONCE = """
+- {at: 2024-01-16, change: {subscription: s1, quantity: 3}}
+- {at: 2024-01-21, cancel: {subscription: s1}}
+"""
+
+
 def test_immediate_cancel_without_a_final_invoice_drops_pending_lines_not_the_credit():
+    # pending lines for the next renewal only: a cancelled subscription has none
     cancel = "{timing: immediate, invoice: next_invoice, credit: account_credit}"
-    policy = "{preset: stripe, cancel: " + cancel + "}"
-    out = run(
-        policy,
-        SUBSCRIBE
-        + """
-        - {at: 2024-01-16, change: {subscription: s1, quantity: 3}}
-        - {at: 2024-01-21, cancel: {subscription: s1}}
-        """,
-    )
+    policy = "{preset: stripe, pending_lines: renewal, cancel: " + cancel + "}"
+    out = run(policy, SUBSCRIBE + CANCEL_AT_ONCE)
     final = out["documents"][-1]
     assert final["date"] == "2024-01-21"
     assert [line["kind"] for line in final["lines"]] == ["proration_credit"]
     assert final["total"].startswith("-")
     assert out["accounts"]["acme"]["credit"] == final["total"][1:]
+    assert "pending" not in out["accounts"]["acme"]
+
+
+def test_stripe_cancel_prorate_without_invoice_now_leaves_everything_pending_on_the_account():
+    # prorate=true, invoice_now=false: no invoice now; the upgrade's two prorations (16 of
+    # 31 days: -2 x 30.00, +3 x 30.00) and the credit (11 of 31 days of 3 x 30.00) wait for
+    # the account's next invoice, here its new subscription's first
+    cancel = "{timing: immediate, invoice: next_invoice, credit: account_credit}"
+    policy = "{preset: stripe, cancel: " + cancel + "}"
+    out = run(policy, SUBSCRIBE + CANCEL_AT_ONCE, run_until="2024-01-31")
+    assert [d["date"] for d in out["documents"]] == ["2024-01-01"]
+    waiting = out["accounts"]["acme"]["pending"]
+    assert [(w["kind"], w["subscription"], w["amount"]) for w in waiting] == [
+        ("proration_credit", "s1", "-30.97"),
+        ("proration_charge", "s1", "46.45"),
+        ("proration_credit", "s1", "-31.94"),
+    ]
+    assert out["accounts"]["acme"]["credit"] == "0.00"
+    assert "pending" not in out["accounts"]["other"]
+    later = "- {at: 2024-02-01, subscribe: {id: s2, account: acme, plan: flat}}"
+    out = run(policy, SUBSCRIBE + CANCEL_AT_ONCE + later, run_until="2024-02-01")
+    first = out["documents"][-1]
+    assert [line["amount"] for line in first["lines"]] == ["-30.97", "46.45", "-31.94", "100.00"]
+    assert first["total"] == "83.54"
+    assert "pending" not in out["accounts"]["acme"]
+
+
+def test_a_preview_shows_the_lines_waiting_on_the_account_as_the_change_invoices_them():
+    cancel = "{timing: immediate, invoice: next_invoice, credit: account_credit}"
+    second = "- {at: 2024-01-02, subscribe: {id: s2, account: acme, plan: basic-m}}\n"
+    sc = scenario(
+        "{preset: stripe, cancel: " + cancel + "}",
+        SUBSCRIBE + second + CANCEL_AT_ONCE,
+        run_until="2024-01-21",
+    )
+    sim = Simulation(sc)
+    sim.run()
+    waiting = sim.book.pending_of("acme")
+    assert [str(line.amount) for line in waiting] == ["-30.97", "46.45", "-31.94"]
+    at = sc.events[-1].at.replace(day=25)
+    quote = evaluate(
+        sim.billing.ctx, sim.book.subscriptions["s2"], Change("s2", quantity=2, anchor="reset"), at
+    )
+    assert isinstance(quote, Quote)
+    (draft,) = sim.billing.drafts(quote, at, sim.book.credit("acme", "EUR"))
+    sim.billing.apply(quote, at)
+    invoice = sim.book.documents[-1]
+    assert draft.lines == invoice.lines and draft.total == invoice.total
+    assert invoice.lines[:3] == waiting
+    assert sim.book.pending_of("acme") == ()
+
+
+def test_stripe_cancel_pending_lines_are_not_swept_by_another_account():
+    cancel = "{timing: immediate, invoice: next_invoice, credit: account_credit}"
+    policy = "{preset: stripe, cancel: " + cancel + "}"
+    other = "- {at: 2024-02-01, subscribe: {id: s2, account: other, plan: flat}}"
+    out = run(policy, SUBSCRIBE + CANCEL_AT_ONCE + other, run_until="2024-02-01")
+    assert [line["amount"] for line in out["documents"][-1]["lines"]] == ["100.00"]
+    assert len(out["accounts"]["acme"]["pending"]) == 3
 
 
 def test_one_instant_is_written_in_each_zone_it_comes_in():

@@ -170,6 +170,9 @@ accounts = Table(
     Column("address", Text),  # the buyer's address on documents; lines separated by newlines
     Column("country", String(2)),
     Column("payment_token", String(200)),  # a gateway token, never a card number (0005)
+    # codec text of the documents.Line tuple waiting for the account's next invoice (an
+    # ended subscription's pending lines, 0008); NULL when none
+    Column("pending_lines", Text),
     UniqueConstraint("tenant_id", "key"),
 )
 

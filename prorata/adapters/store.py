@@ -39,7 +39,7 @@ from prorata.core.model import Account, Cancel, Change
 from prorata.core.money import Money
 from prorata.core.policy import Policy
 from prorata.core.subscription import Subscription
-from prorata.services.book import Book, Request
+from prorata.services.book import Book, Request, split_pending
 
 
 class StaleVersion(Exception):
@@ -127,12 +127,18 @@ ACCOUNT_COLUMNS = tuple(
         "tax_rate",
         "vat_id",
         "payment_token",
+        "pending_lines",
     )
 )
 _ACCOUNT = select(*ACCOUNT_COLUMNS).where(
     t.accounts.c.tenant_id == _P("tenant"), t.accounts.c.key == _P("key")
 )
 _INSERT_PAYMENT = insert(t.payments)
+_PENDING = select(t.accounts.c.pending_lines).where(t.accounts.c.id == _P("account"))
+_PENDING_LOCKED = _PENDING.with_for_update()
+_SET_PENDING = (
+    update(t.accounts).where(t.accounts.c.id == _P("account")).values(pending_lines=_P("lines"))
+)
 _BALANCE = select(func.coalesce(func.sum(t.ledger_entries.c.amount_minor), 0)).where(
     t.ledger_entries.c.account_id == _P("account"), t.ledger_entries.c.currency == _P("currency")
 )
@@ -239,6 +245,7 @@ class AccountDirectory(Mapping[str, Account]):
         self._tenant_id = tenant_id
         self._cache: dict[str, Account] = {}
         self.ids: dict[str, int] = {}
+        self.pending: dict[str, str | None] = {}  # codec text of the lines waiting, as read
 
     def __getitem__(self, key: str) -> Account:
         if key not in self._cache:
@@ -254,6 +261,12 @@ class AccountDirectory(Mapping[str, Account]):
         """Keep the account of ``row`` (a row of ``accounts``, read by the caller)."""
         self._cache[row.key] = account_from_row(row)
         self.ids[row.key] = row.id
+        self.pending[row.key] = row.pending_lines
+
+    def holds_pending(self, key: str) -> bool:
+        """Whether lines waited on account ``key`` when its row was read."""
+        self[key]
+        return self.pending[key] is not None
 
     def __setitem__(self, key: str, account: Account) -> None:
         """Keep ``account``'s payment method (the one thing billing changes on an account)."""
@@ -461,6 +474,42 @@ class StoreBook(PaymentRecords):
             .order_by(t.subscriptions.c.id)
         )
         return [row.key for row in rows]
+
+    # lines waiting on an account ----------------------------------------------------------
+    def pending_of(self, account: str) -> tuple[Line, ...]:
+        if not self.accounts.holds_pending(account):
+            return ()
+        return codec.decode(self.accounts.pending[account])
+
+    def _pending(self, account: str) -> tuple[int, tuple[Line, ...]]:
+        """The account's row id and the lines waiting on it, read now (locked on
+        PostgreSQL, so that two transactions never both take or extend them)."""
+        account_id = self.accounts.id_of(account)
+        query = _PENDING_LOCKED if self.locking else _PENDING
+        text = self.connection.execute(query, {"account": account_id}).scalar_one()
+        return account_id, () if text is None else codec.decode(text)
+
+    def _keep_pending(self, account: str, account_id: int, lines: tuple[Line, ...]) -> None:
+        text = codec.encode(lines) if lines else None
+        self.connection.execute(_SET_PENDING, {"account": account_id, "lines": text})
+        self.accounts.pending[account] = text
+
+    def add_pending(self, account: str, lines: tuple[Line, ...]) -> None:
+        if lines:
+            account_id, held = self._pending(account)
+            self._keep_pending(account, account_id, (*held, *lines))
+
+    def take_pending(self, account: str, currency: str) -> tuple[Line, ...]:
+        # the account's row, read in this transaction, says whether to look: an invoice of
+        # an account with nothing waiting costs no query (a bill run's batch reads the rows
+        # beforehand; one that has lines waiting is renewed on its own, as it writes here)
+        if not self.accounts.holds_pending(account):
+            return ()
+        account_id, held = self._pending(account)
+        taken, kept = split_pending(held, currency)
+        if taken:
+            self._keep_pending(account, account_id, kept)
+        return taken
 
     # numbers, documents and credit -------------------------------------------------------
     def next_number(self, series: str) -> str:
@@ -729,4 +778,13 @@ class StoreBook(PaymentRecords):
         book.requests = self.requests()
         book.payment_list = self.payments()
         book.collections = {c.invoice: c for c in self.collections()}
+        waiting = self.connection.execute(
+            select(t.accounts.c.key, t.accounts.c.pending_lines)
+            .where(
+                t.accounts.c.tenant_id == self.tenant_id,
+                t.accounts.c.pending_lines.is_not(None),
+            )
+            .order_by(t.accounts.c.id)
+        )
+        book.pending = {row.key: codec.decode(row.pending_lines) for row in waiting}
         return book

@@ -45,12 +45,18 @@ class Refusal:
 
 @dataclass(frozen=True)
 class Routing:
-    """Where a change's lines go: invoiced now, left for the next invoice, or credited."""
+    """Where a change's lines go: invoiced now, left for the subscription's next invoice,
+    left for the account's next invoice, or credited.
+
+    ``account`` holds lines of a subscription that has just ended and so has no invoice of
+    its own to come: they wait on its account for the next invoice issued to that account,
+    whichever subscription it bills."""
 
     invoice: tuple[Line, ...] = ()
     pending: tuple[Line, ...] = ()
     credit_note: tuple[Line, ...] = ()  # positive amounts
     credited_to: str = "account"  # account | refund
+    account: tuple[Line, ...] = ()
 
 
 @dataclass(frozen=True)

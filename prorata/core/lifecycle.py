@@ -29,6 +29,7 @@ from prorata.core.changes import (
 )
 from prorata.core.documents import Line
 from prorata.core.model import Cancel, Subscribe
+from prorata.core.policy import ChangeRule, Policy
 from prorata.core.proration import Pricing, billed_credit, change_instant, period_line
 from prorata.core.subscription import Item, Subscription, Term, charged_segments
 
@@ -253,18 +254,7 @@ def evaluate_cancel(
                     )
                 )
     lines = [line for line in lines if line.amount]
-    routing = route(lines, rule)
-    # `invoice: now`: a final invoice bills what earlier changes left for later (Stripe
-    # invoice_now, Chargebee unbilled charges invoiced); `next_invoice`: there is no next
-    # invoice, so those lines are deleted (Stripe's default, Chargebee `delete`). The credit
-    # for unused time is issued now either way.
-    final = tuple(sub.pending_lines) if rule.invoice == "now" else ()
-    routing = Routing(
-        final + routing.invoice + routing.pending,
-        (),
-        routing.credit_note,
-        routing.credited_to,
-    )
+    routing = _cancel_routing(policy, rule, sub, route(lines, rule))
     ended = sub.evolve(
         status="cancelled", ended_at=at, cancel_at=at, pending_lines=(), scheduled=()
     )
@@ -279,6 +269,31 @@ def evaluate_cancel(
         subscription=ended,
         refers_to=sub.last_invoice(),
     )
+
+
+def _cancel_routing(
+    policy: Policy, rule: ChangeRule, sub: Subscription, routing: Routing
+) -> Routing:
+    """Where an immediate cancellation's lines go, with those earlier changes left pending
+    on ``sub``. Nothing stays pending on the ended subscription; credit notes are issued now.
+
+    - ``invoice: now``: the pending lines and the credit for unused time on a final invoice
+      (Stripe invoice_now=true; Chargebee's unbilled charges invoiced).
+    - ``invoice: next_invoice`` under ``pending_lines: any_invoice`` with a credit
+      (``credit`` other than ``none``): the pending lines and the credit stay pending, on the
+      account, for its next invoice whichever subscription it bills (Stripe prorate=true,
+      invoice_now=false: pending items are removed only when both flags are false).
+    - any other ``next_invoice``: the subscription has no invoice to come, so its pending
+      lines are deleted (Stripe with both flags false; Chargebee ``delete``) and the credit
+      for unused time is invoiced now.
+    """
+    credit = (*routing.invoice, *routing.pending)
+    if rule.invoice == "now":
+        return Routing((*sub.pending_lines, *credit), (), routing.credit_note, routing.credited_to)
+    if policy.pending_lines == "any_invoice" and rule.credit != "none":
+        kept = (*sub.pending_lines, *credit)
+        return Routing((), (), routing.credit_note, routing.credited_to, account=kept)
+    return Routing(credit, (), routing.credit_note, routing.credited_to)
 
 
 def undo(sub: Subscription) -> Subscription | None:

@@ -136,7 +136,10 @@ SCHEMA: dict[str, Any] = {
     "dunning": {"retry_days": _day_offsets, "final": _choice("suspend", "cancel", "keep")},
     # extension: which invoice bills the lines a change left for later (`invoice:
     # next_invoice`): the next renewal only, or the next invoice issued for the subscription
-    # (a change invoiced now, a new billing period, a final invoice), as Stripe does
+    # (a change invoiced now, a new billing period, a final invoice), as Stripe does; with
+    # `any_invoice`, an immediate cancellation with `cancel.invoice: next_invoice` and a
+    # credit (`cancel.credit` other than `none`) leaves them and the credit on the account,
+    # for the next invoice issued to it (see lifecycle.evaluate_cancel)
     "pending_lines": _choice("renewal", "any_invoice"),
     # extension: where a new subscription's periods start when its subscribe does not say:
     # `anniversary`, from its start (or billing day); `calendar`, on calendar boundaries

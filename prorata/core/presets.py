@@ -133,7 +133,11 @@ PRESETS: dict[str, dict[str, Any]] = {
     # invoice goes to the customer's credit balance, applied to later invoices. Cancelling at
     # period end prorates nothing and bills the pending items at the end; an immediate
     # cancellation is `cancel: {timing: immediate}` with prorate as `credit: account_credit`
-    # and invoice_now as `invoice: now` (with `next_invoice` the pending items are removed).
+    # (`none`: false) and invoice_now as `invoice: now` (`next_invoice`: false). invoice_now
+    # puts the pending items and the credit on a final invoice; prorate without invoice_now
+    # leaves them pending on the customer, for its next invoice whichever subscription it
+    # bills; with neither, the pending items are removed (docs.stripe.com/api/subscriptions
+    # /cancel).
     "stripe": {
         "proration": {"unit": "second", "credit_from": "price", "lines": "separate"},
         **_changes("account_credit", invoice="next_invoice", period_change={"invoice": "now"}),

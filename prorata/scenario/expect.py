@@ -4,7 +4,9 @@ Rules (from the spec): ``documents`` lists every document with a non-zero line, 
 order; per document the keys given are compared, and ``lines`` is a multiset of the non-zero
 line amounts. ``credit`` is checked per account, ``rejected`` as codes in order,
 ``subscriptions`` and ``requests`` on the keys given. ``payments`` (an extension) lists
-every charge and refund in order, compared on the keys given.
+every charge and refund in order, compared on the keys given. ``pending`` (an extension) is
+checked per account given: the multiset of the amounts of the lines waiting for its next
+invoice (``[]``: none).
 """
 
 from __future__ import annotations
@@ -36,6 +38,16 @@ def mismatches(expect: dict[str, Any], output: dict[str, Any]) -> list[str]:
         got = output["accounts"].get(account, {}).get("credit")
         if got != _text(credit):
             problems.append(f"credit of {account}: expected {credit}, got {got}")
+    for account, amounts in (expect.get("pending") or {}).items():
+        want = Counter(_text(v) for v in amounts or [])
+        have = Counter(
+            line["amount"] for line in output["accounts"].get(account, {}).get("pending", [])
+        )
+        if want != have:
+            problems.append(
+                f"pending of {account}: expected {sorted(want.elements())}, "
+                f"got {sorted(have.elements())}"
+            )
     if "rejected" in expect:
         codes = [r["code"] for r in output["rejected"]]
         if codes != list(expect["rejected"] or []):

@@ -1,7 +1,8 @@
 """The simulator's JSON document, exactly as ../shared/spec/scenarios.md describes it.
 
 Amounts are strings with the currency's digits; dates are local ISO dates, or ISO datetimes
-when the policy prorates to the second; documents are in issue order.
+when the policy prorates to the second; documents are in issue order. Extension: an account
+with lines waiting for its next invoice lists them under ``pending``.
 """
 
 from __future__ import annotations
@@ -103,12 +104,22 @@ def _subscription(sub: Subscription, precise: bool) -> dict[str, Any]:
     return data
 
 
+def _account(book: Book, account: str, currency: str, precise: bool) -> dict[str, Any]:
+    """The account's credit; ``pending`` (only when there are any): the lines waiting for
+    its next invoice, in the order added."""
+    data: dict[str, Any] = {"credit": str(credit_of(book, account, currency))}
+    waiting = book.pending_of(account)
+    if waiting:
+        data["pending"] = [_line(line, precise) for line in waiting]
+    return data
+
+
 def to_data(scenario: Scenario, book: Book) -> dict[str, Any]:
     precise = scenario.policy.proration.unit == "second"
     return {
         "documents": [_document(doc, precise) for doc in book.documents],
         "accounts": {
-            account: {"credit": str(credit_of(book, account, scenario.currency))}
+            account: _account(book, account, scenario.currency, precise)
             for account in scenario.accounts
         },
         "subscriptions": {

@@ -10,7 +10,13 @@ Invariants:
 - an applied change records, in this order, the new subscription state, its credit note,
   then its invoice; numbers are taken from the ledger in that order;
 - renewals due at or before an instant run in due order (ties: the subscription added
-  first) before anything else happens at that instant.
+  first) before anything else happens at that instant;
+- lines waiting on an account (``Routing.account``: an ended subscription's pending lines
+  and credit) go first on the next invoice issued to that account in their currency, by
+  :meth:`Billing._bill`, whichever subscription it bills, and are removed from the account
+  in the same transaction: each is invoiced once. An invoice that a change waits for
+  (``payment.change`` other than ``immediately``) does not take them, since voiding it
+  would lose them; they wait for the next one.
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ from prorata.core.model import Account, Cancel, Change, Subscribe
 from prorata.core.money import Money, total
 from prorata.core.subscription import Awaiting, Subscription
 from prorata.core.values import replaced
-from prorata.services.book import Ledger, Request
+from prorata.services.book import Ledger, Request, split_pending
 
 
 @dataclass(frozen=True)
@@ -359,6 +365,8 @@ class Billing:
         routing = quote.routing
         if routing.pending:
             sub = sub.evolve(pending_lines=(*sub.pending_lines, *routing.pending))
+        if routing.account:
+            self.ledger.add_pending(sub.account, routing.account)
         docs: list[Document] = []
         if routing.credit_note:
             adjusted = self._adjusting(quote)
@@ -435,12 +443,15 @@ class Billing:
                 balance = total((balance, *(e.amount for e in entries)), balance.currency)
                 docs.append(note)
         if quote.routing.invoice:
+            waiting: tuple[Line, ...] = ()
+            if not self._waits_for_payment(quote):
+                waiting = split_pending(self.ledger.pending_of(sub.account), sub.currency)[0]
             invoice, _ = issue_invoice(
                 number="DRAFT",
                 issued_at=at,
                 account=self.ctx.accounts[sub.account],
                 currency=sub.currency,
-                lines=list(quote.routing.invoice),
+                lines=[*waiting, *quote.routing.invoice],
                 credit_balance=balance,
                 rounding=self.rounding,
             )
@@ -510,12 +521,14 @@ class Billing:
         *,
         new: bool = False,
     ) -> tuple[Document, ...]:
-        """Invoice ``lines`` (if any), point the new segments at that invoice, save ``sub``
-        (``new``: add it)."""
+        """Invoice ``lines`` (if any) after the lines waiting on the account, point the new
+        segments at that invoice, save ``sub`` (``new``: add it). No lines, no invoice: the
+        account's waiting lines never make one on their own."""
         keep = self.ledger.add if new else self.ledger.save
         if not lines:
             keep(sub, at) if new else keep(sub, at, reason)
             return ()
+        lines = (*self.ledger.take_pending(sub.account, sub.currency), *lines)
         account = self.ctx.accounts[sub.account]
         invoice, entries = self._issue(sub, lines, at, account, self.ledger.next_number("INV"))
         self.ledger.record(invoice, entries, account.payment_method)

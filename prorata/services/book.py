@@ -17,7 +17,10 @@ Invariants of every implementation:
 - payments are numbered 1, 2, … in the order they were recorded; a payment's status moves
   only from ``pending`` (a refund not yet sent) to its result;
 - an invoice paid on issue (auto-pay without a gateway token) records its charge in
-  ``record``; later payments are recorded by ``mark_paid`` or ``record_payment``.
+  ``record``; later payments are recorded by ``mark_paid`` or ``record_payment``;
+- an account's pending lines (lines of ended subscriptions waiting for the account's next
+  invoice) are kept in the order added; ``take_pending`` returns those of a currency once
+  and keeps the others, so a line is never returned twice.
 """
 
 from __future__ import annotations
@@ -138,6 +141,19 @@ class Ledger(Protocol):
         """``sub_id`` was renewed for ``due_at``: at most once (the bill run's key)."""
         ...
 
+    def pending_of(self, account: str) -> tuple[Line, ...]:
+        """The lines waiting on ``account`` for its next invoice, in the order added."""
+        ...
+
+    def add_pending(self, account: str, lines: tuple[Line, ...]) -> None:
+        """``lines`` wait on ``account`` for its next invoice, after those already there."""
+        ...
+
+    def take_pending(self, account: str, currency: str) -> tuple[Line, ...]:
+        """The lines in ``currency`` waiting on ``account``, removed from it (they go on
+        the invoice being issued); lines in other currencies stay."""
+        ...
+
 
 @dataclass
 class Book:
@@ -152,6 +168,7 @@ class Book:
     renewals: dict[tuple[str, datetime], str | None] = field(default_factory=dict)
     payment_list: list[Payment] = field(default_factory=list)
     collections: dict[str, Collection] = field(default_factory=dict)
+    pending: dict[str, tuple[Line, ...]] = field(default_factory=dict)  # by account
 
     @property
     def explanations(self) -> list[tuple[str, Line]]:
@@ -299,3 +316,26 @@ class Book:
         if key in self.renewals:
             raise ValueError(f"subscription {sub_id} was already renewed for {due_at}")
         self.renewals[key] = document
+
+    def pending_of(self, account: str) -> tuple[Line, ...]:
+        return self.pending.get(account, ())
+
+    def add_pending(self, account: str, lines: tuple[Line, ...]) -> None:
+        if lines:
+            self.pending[account] = (*self.pending_of(account), *lines)
+
+    def take_pending(self, account: str, currency: str) -> tuple[Line, ...]:
+        taken, kept = split_pending(self.pending_of(account), currency)
+        if kept:
+            self.pending[account] = kept
+        else:
+            self.pending.pop(account, None)
+        return taken
+
+
+def split_pending(
+    lines: tuple[Line, ...], currency: str
+) -> tuple[tuple[Line, ...], tuple[Line, ...]]:
+    """``lines`` in ``currency`` and the others, each in their order."""
+    taken = tuple(line for line in lines if line.amount.currency == currency)
+    return taken, tuple(line for line in lines if line.amount.currency != currency)
