@@ -90,3 +90,60 @@ def test_every_shared_scenario_runs_from_the_command_line():
         result = runner.invoke(app, ["simulate", str(path), "--json"])
         assert result.exit_code == 0, (path, result.output)
         assert json.loads(result.stdout)["documents"]
+
+
+ADJUSTED = """\
+currency: USD
+policy: chargebee
+catalog:
+  products:
+    - id: app
+      plans:
+        - {id: silver, tier: 1, period: monthly, price: "15.00"}
+        - {id: gold, tier: 2, period: monthly, price: "30.00"}
+accounts:
+  - {id: cus, locale: en, auto_pay: false}
+events:
+  - at: 2024-04-01
+    subscribe: {id: s1, account: cus, plan: gold, billing_day: 1}
+  - at: 2024-04-05
+    change: {subscription: s1, plan: silver}
+  - at: 2024-04-06
+    pay: {invoice: INV-0002}
+run_until: 2024-04-20
+"""
+
+
+def _table_rows(stdout: str, number: str) -> dict[str, str]:
+    """The label and amount of each row of invoice ``number``'s table."""
+    table = stdout.split(f"Invoice {number} ")[1].split("└")[0]
+    rows = {}
+    for line in table.splitlines():
+        cells = [c.strip() for c in line.strip("│ ").split("│")]
+        if len(cells) == 4 and cells[0]:
+            rows[cells[0]] = cells[3]
+    return rows
+
+
+def test_the_table_says_what_an_adjusted_invoice_still_asks_for(tmp_path):
+    """An invoice's table keeps its issued figures and, while it is open or once credit
+    notes were allocated to it, says what they and its payments took off it and what it
+    still asked for at the end of the run."""
+    result = runner.invoke(app, ["simulate", str(write(tmp_path, ADJUSTED))], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    first = _table_rows(result.stdout, "INV-0001")
+    assert first["amount due"] == "30.00 (open)"  # as issued
+    assert first["less credit notes CN-0001"] == "-26.00"
+    assert first["still due at the end"] == "4.00"
+    assert "less payments" not in first
+    second = _table_rows(result.stdout, "INV-0002")  # paid, no note: its amount due says it
+    assert second["amount due"] == "13.00 (paid)" and "still due at the end" not in second
+
+    paid = ADJUSTED.replace("    pay: {invoice: INV-0002}", "    pay: {invoice: INV-0001}")
+    result = runner.invoke(app, ["simulate", str(write(tmp_path, paid))], terminal_width=200)
+    first = _table_rows(result.stdout, "INV-0001")
+    assert first["amount due"] == "30.00 (paid)"
+    assert (first["less credit notes CN-0001"], first["less payments"]) == ("-26.00", "-4.00")
+    assert first["still due at the end"] == "0.00"
+    second = _table_rows(result.stdout, "INV-0002")  # open, nothing taken off yet
+    assert second["amount due"] == "13.00 (open)" and second["still due at the end"] == "13.00"

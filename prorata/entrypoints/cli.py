@@ -8,10 +8,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from prorata.core.documents import CreditNote
-from prorata.scenario.loader import ScenarioError, load_scenario
+from prorata.core.documents import CreditNote, Invoice
+from prorata.core.money import total
+from prorata.scenario.loader import Scenario, ScenarioError, load_scenario
 from prorata.scenario.output import to_json
-from prorata.scenario.simulator import Book, simulate
+from prorata.scenario.simulator import Book, billing_for, simulate
+from prorata.services.billing import Billing
 
 app = typer.Typer(add_completion=False, help="prorata: subscription changes, to the cent.")
 
@@ -49,7 +51,7 @@ def simulate_command(
     if as_json:
         typer.echo(to_json(scenario, book))
     else:
-        _print_tables(book, Console())
+        _print_tables(scenario, book, Console())
     if explain:
         _print_explanations(book, Console())
     if documents is not None:
@@ -72,7 +74,10 @@ def write_pdfs(scenario, book: Book, folder: Path, *, seller_name: str) -> int:
     return len(book.documents)
 
 
-def _print_tables(book: Book, console: Console) -> None:
+def _print_tables(scenario: Scenario, book: Book, console: Console) -> None:
+    """Each document as issued, then for an invoice what it still asked for at the end of
+    the run where that differs from what its issued figures say (:func:`_still_due_rows`)."""
+    billing = billing_for(scenario, book)
     for doc in book.documents:
         kind = "Credit note" if isinstance(doc, CreditNote) else "Invoice"
         title = f"{kind} {doc.number} · {doc.issued_at.date().isoformat()} · {doc.account}"
@@ -94,11 +99,36 @@ def _print_tables(book: Book, console: Console) -> None:
             if doc.credit_added:
                 table.add_row("credit added", "", "", str(doc.credit_added))
             table.add_row("amount due", "", "", f"{doc.amount_due} ({doc.status})")
+            for label, amount in _still_due_rows(billing, book, doc):
+                table.add_row(label, "", "", amount)
         console.print(table)
     for rejection in book.rejected:
         console.print(
             f"[red]refused[/red] event {rejection.event}: {rejection.code}: {rejection.message}"
         )
+
+
+def _still_due_rows(billing: Billing, book: Book, invoice: Invoice) -> list[tuple[str, str]]:
+    """What credit notes allocated to ``invoice`` and its payments took off it, and what it
+    still asks for at the end of the run: for an invoice still open or one that notes were
+    allocated to (adjustments); none for others, whose amount due says it all."""
+    notes = [n for n in book.notes_for(invoice.number) if n.credited_to == "invoice"]
+    if not notes and invoice.status != "open":
+        return []
+    rows = []
+    if notes:
+        numbers = ", ".join(n.number for n in notes)
+        credited = total((n.total for n in notes), invoice.currency)
+        rows.append((f"less credit notes {numbers}", str(-credited)))
+    paid = [
+        p.amount
+        for p in book.payments(invoice.account)
+        if p.kind == "charge" and p.succeeded and p.document == invoice.number
+    ]
+    if paid:
+        rows.append(("less payments", str(-total(paid, invoice.currency))))
+    rows.append(("still due at the end", str(billing.outstanding(invoice))))
+    return rows
 
 
 def _print_explanations(book: Book, console: Console) -> None:

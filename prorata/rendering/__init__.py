@@ -11,6 +11,6 @@ CII XML, its validation and the PDF/A-3 embedding), ``render`` (the entry points
 
 from prorata.rendering.facturx import facturx_xml
 from prorata.rendering.render import render_document, render_receipt
-from prorata.rendering.sheet import Party
+from prorata.rendering.sheet import Party, Settlement
 
-__all__ = ["Party", "facturx_xml", "render_document", "render_receipt"]
+__all__ = ["Party", "Settlement", "facturx_xml", "render_document", "render_receipt"]

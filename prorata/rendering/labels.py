@@ -79,6 +79,9 @@ LABELS: dict[str, dict[str, str]] = {
         "invoice_date": "Date de la facture",
         "invoice_total": "Total de la facture TTC",
         "invoice_due": "Montant dû sur la facture",
+        "credited_before": "Avoirs déduits de la facture",
+        "paid_before": "Paiements antérieurs",
+        "left_after": "Reste à payer après ce paiement",
         "received_from": "Reçu de",
         "receipt_text": "Nous accusons réception de votre paiement de {amount} le {date} "
         "pour la facture {number}. Merci.",
@@ -142,6 +145,9 @@ LABELS: dict[str, dict[str, str]] = {
         "invoice_date": "Invoice date",
         "invoice_total": "Invoice total incl. VAT",
         "invoice_due": "Amount due on the invoice",
+        "credited_before": "Credit notes deducted from the invoice",
+        "paid_before": "Earlier payments",
+        "left_after": "Left to pay after this payment",
         "received_from": "Received from",
         "receipt_text": "We acknowledge receipt of your payment of {amount} on {date} for "
         "invoice {number}. Thank you.",

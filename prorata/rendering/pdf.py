@@ -27,7 +27,7 @@ from fpdf.enums import TableBordersLayout, XPos, YPos
 from prorata.core.documents import Invoice
 from prorata.core.money import Money
 from prorata.rendering.labels import Words, credited, payment_terms
-from prorata.rendering.sheet import Party, Row, Sheet, aware
+from prorata.rendering.sheet import Party, Row, Settlement, Sheet, aware
 
 FONTS = Path(__file__).resolve().parent / "fonts"
 FAMILY = "DejaVu"
@@ -281,6 +281,24 @@ def layout_document(sheet: Sheet, seller: Party, buyer: Party, words: Words, xmp
     return _output(pdf)
 
 
+def _settled_before(
+    settlement: Settlement | None, invoice: Invoice, words: Words
+) -> list[tuple[str, str]]:
+    """The receipt's rows between the invoice's total and this payment: what it asked for
+    (when credit applied on issue made it less than its total), then the credit notes and
+    earlier payments that had taken something off it. Rows that would read 0 are left out."""
+    if settlement is None:
+        return []
+    rows = []
+    if settlement.amount_due != invoice.total:
+        rows.append((words("invoice_due"), words.money(settlement.amount_due)))
+    if settlement.credited:
+        rows.append((words("credited_before"), words.money(-settlement.credited)))
+    if settlement.paid_before:
+        rows.append((words("paid_before"), words.money(-settlement.paid_before)))
+    return rows
+
+
 def layout_receipt(
     *,
     receipt_number: str,
@@ -291,8 +309,11 @@ def layout_receipt(
     seller: Party,
     buyer: Party,
     words: Words,
+    settlement: Settlement | None = None,
 ) -> bytes:
-    """A payment receipt: who paid what, when, how, for which invoice (a plain PDF)."""
+    """A payment receipt: who paid what, when, how, for which invoice (a plain PDF); with
+    ``settlement``, also what the invoice asked for, what credit notes and earlier payments
+    had taken off it, and what was left to pay after this payment."""
     paid_at = aware(paid_at)
     title = words("receipt")
     reference = f"{title} {receipt_number}"
@@ -307,6 +328,7 @@ def layout_receipt(
         (words("invoice_paid"), invoice.number),
         (words("invoice_date"), words.date(invoice.issued_at)),
         (words("invoice_total"), words.money(invoice.total)),
+        *_settled_before(settlement, invoice, words),
         (words("method"), words.method(method)),
     ]
     for key, value in pairs:
@@ -318,7 +340,14 @@ def layout_receipt(
     pdf.use_font(11, bold=True)
     pdf.cell(width * 0.5, 9, words("amount_paid"), fill=True)
     pdf.cell(width * 0.5, 9, words.money(amount), fill=True, align="R")
-    pdf.ln(14)
+    pdf.ln(9)
+    if settlement is not None:
+        pdf.use_font(9.5, color=GREY)
+        pdf.cell(width * 0.5, 7, words("left_after"), border="B")
+        pdf.use_font(9.5, bold=True)
+        pdf.cell(width * 0.5, 7, words.money(settlement.left), border="B", align="R")
+        pdf.ln(7)
+    pdf.ln(5)
     pdf.use_font(9)
     text = words(
         "receipt_text",

@@ -16,7 +16,7 @@ from prorata.core.money import Money
 from prorata.rendering import facturx
 from prorata.rendering.labels import Words
 from prorata.rendering.pdf import layout_document, layout_receipt
-from prorata.rendering.sheet import Party, sheet_of
+from prorata.rendering.sheet import Party, Settlement, sheet_of
 
 
 def render_document(
@@ -54,8 +54,10 @@ def render_receipt(
     seller: Party,
     buyer: Party,
     locale: str,
+    settlement: Settlement | None = None,
 ) -> bytes:
-    """The receipt of a payment of ``amount`` for ``invoice`` (a plain PDF)."""
+    """The receipt of a payment of ``amount`` for ``invoice`` (a plain PDF); with
+    ``settlement``, it also states what was left to pay on the invoice after it."""
     return layout_receipt(
         receipt_number=receipt_number,
         paid_at=paid_at,
@@ -65,6 +67,7 @@ def render_receipt(
         seller=seller,
         buyer=buyer,
         words=Words(locale),
+        settlement=settlement,
     )
 
 

@@ -53,6 +53,19 @@ class Party:
 
 
 @dataclass(frozen=True)
+class Settlement:
+    """An invoice as it stood right after one of its payments, as a receipt states it:
+    ``left = max(0, amount_due - credited - paid_before - paid)``. The invoice's own
+    figures are as issued; the rest is read from what had happened by the payment."""
+
+    amount_due: Money  # what the invoice asked for when issued
+    credited: Money  # credit notes allocated to it (adjustments) by the payment
+    paid_before: Money  # its earlier succeeded charges
+    paid: Money  # this payment
+    left: Money  # what it still asked for after this payment
+
+
+@dataclass(frozen=True)
 class Row:
     """One line of a document as shown (``quantity``, ``unit_price``, ``share``) and as
     exchanged in the CII XML (``billed_quantity × net_price == |amount|`` with the sign on

@@ -173,6 +173,24 @@ MESSAGES: Mapping[str, Mapping[str, str]] = {
         "périodes civiles commencent le 1er ; pour facturer un autre jour, choisissez "
         "anniversary.",
     },
+    "term_not_object": {
+        "en": "{value} is not a term: a term is an object with period (one of {choices}) "
+        "and auto_renew (true or false).",
+        "fr": "{value} n'est pas un terme : un terme est un objet avec period (parmi "
+        "{choices}) et auto_renew (true ou false).",
+    },
+    "term_period_invalid": {
+        "en": "{value} is not a term's length: a term is a commitment that ends or renews, "
+        "so it lasts one of {choices}.",
+        "fr": "{value} n'est pas une durée de terme : un terme est un engagement qui prend fin "
+        "ou se renouvelle, il dure donc l'une de ces périodes : {choices}.",
+    },
+    "term_auto_renew_invalid": {
+        "en": "{value} is not true or false: auto_renew says whether the term renews at its "
+        "end (true) or the subscription expires then (false).",
+        "fr": "{value} n'est ni true ni false : auto_renew dit si le terme se renouvelle à son "
+        "échéance (true) ou si l'abonnement prend fin alors (false).",
+    },
     "duplicate_id": {
         "en": "{noun} {id} exists already.",
         "fr": "{noun} {id} existe déjà.",

@@ -8,6 +8,10 @@ Invariants:
   document or payment: a second renderer's insert is ignored) and served from then on;
 - rendering is deterministic: rendering an issued document again gives the same bytes, so
   which renderer stored it does not matter;
+- a receipt states what its invoice still asked for right after the payment, from what
+  had happened by then (:mod:`prorata.services.balances`), so it too renders the same
+  whenever it is rendered; an invoice's PDF states the invoice as issued, never what
+  later payments or credit notes took off it;
 - a PDF is served only to callers who may see its account; another account's document
   answers ``not_found`` like a missing one.
 """
@@ -25,6 +29,7 @@ from prorata.core.money import Money
 from prorata.rendering import Party, render_document, render_receipt
 from prorata.services import access
 from prorata.services.access import Principal
+from prorata.services.balances import after_payment
 from prorata.services.errors import NotFound, ensure_id
 from prorata.services.transaction import Work, run
 
@@ -170,6 +175,7 @@ def receipt_pdf(engine: Engine, principal: Principal, payment_id: int, *, at: da
         if stored is not None:
             return {"pdf": stored}
         invoice = work.book.invoice(row.number)
+        (payment,) = (p for p in work.book.payments(row.account_key) if p.id == payment_id)
         seller, _ = seller_of(work.connection, work.principal.tenant_id)
         buyer, locale = buyer_of(work.connection, work.principal.tenant_id, row.account_key)
         content = render_receipt(
@@ -181,6 +187,7 @@ def receipt_pdf(engine: Engine, principal: Principal, payment_id: int, *, at: da
             seller=seller,
             buyer=buyer,
             locale=locale,
+            settlement=after_payment(work.book, invoice, payment),
         )
         _store(
             work.connection, work.principal.tenant_id, "payment_id", payment_id, content, work.at

@@ -30,9 +30,9 @@ from prorata.core import lifecycle, wording
 from prorata.core.calendar import BILLING_TIMES, PeriodUnit, billing_day_fits
 from prorata.core.changes import Quote, Refusal, evaluate
 from prorata.core.documents import Invoice
-from prorata.core.model import Cancel, Change, Subscribe
+from prorata.core.model import Cancel, Change, Subscribe, TermSpec
 from prorata.core.money import Money, round_amount, total
-from prorata.services import access
+from prorata.services import access, terms
 from prorata.services.access import Principal
 from prorata.services.errors import Conflict, InvalidRequest, NotFound, Refused
 from prorata.services.recording import (
@@ -458,12 +458,15 @@ def subscribe(
     quantity: int = 1,
     billing_day: int | None = None,
     billing_time: str | None = None,
+    term: TermSpec | None = None,
     key: str | None = None,
     request_id: str | None = None,
 ) -> dict:
     """Start a subscription for ``account`` and issue its first invoice. ``billing_time``
     (``anniversary`` or ``calendar``; None: the policy's) says where its periods start; a
-    calendar subscription has no billing day but the 1st.
+    calendar subscription has no billing day but the 1st. ``term`` is its contract term
+    (a recurring period, renewing or not; see :mod:`prorata.services.terms`), none when
+    left out.
 
     The id is chosen by prorata (``sub_<hex>``) unless staff or an API token name it (to
     keep the ids of a system migrated from); customers cannot, since a refusal of an id in
@@ -475,6 +478,7 @@ def subscribe(
         raise InvalidRequest(code="unknown_billing_time", billing_time=billing_time)
     if not billing_day_fits(billing_time, billing_day):
         raise InvalidRequest(code="billing_day_not_calendar", billing_day=billing_day)
+    terms.checked(term)
     if subscription is None:
         subscription = f"sub_{uuid.uuid4().hex[:20]}"
 
@@ -493,7 +497,7 @@ def subscribe(
         if quantity < 1:
             raise InvalidRequest(code="quantity_invalid", quantity=quantity)
         spec = Subscribe(
-            subscription, account, plan, quantity, billing_day, billing_time=billing_time
+            subscription, account, plan, quantity, billing_day, term, billing_time=billing_time
         )
         outcome = work.billing.subscribe(spec, work.at, work.book.config.currency)
         sub = outcome.subscription
@@ -512,4 +516,6 @@ def subscribe(
         "billing_day": billing_day,
         "billing_time": billing_time,
     }
+    if term is not None:  # left out otherwise: keys kept before terms were taken still match
+        body["term"] = terms.body_of(term)
     return run(engine, principal, "subscribe", body, apply, at=at, key=key, request_id=request_id)

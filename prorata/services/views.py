@@ -73,6 +73,14 @@ def subscription_view(sub: Subscription, version: int) -> dict[str, Any]:
         "period_start": instant(sub.period_start),
         "period_end": instant(sub.period_end),
         "term_end": instant(sub.term.end) if sub.term else None,
+        "term": None
+        if sub.term is None
+        else {
+            "period": str(sub.term.unit),
+            "auto_renew": sub.term.auto_renew,
+            "start": instant(sub.term.start),
+            "end": instant(sub.term.end),
+        },
         "cancel_at": instant(sub.cancel_at),
         "scheduled": [
             {

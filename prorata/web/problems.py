@@ -108,7 +108,9 @@ def _validation_error(request: Request, exc: RequestValidationError) -> JSONResp
     errors = []
     for error in exc.errors():
         reason = error.get("msg", "invalid")
-        if locale == "fr":
+        if error.get("type") in messages.MESSAGES:  # ours: it names the value and says why
+            reason = messages.render(error["type"], locale, error.get("ctx") or {})
+        elif locale == "fr":
             reason = _REASONS_FR.get(error.get("type", ""), reason)
         errors.append(
             {

@@ -3,10 +3,14 @@ an error (``extra_forbidden``) rather than silently ignored."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 
+from prorata.core.calendar import PeriodUnit
+from prorata.core.model import TermSpec
+from prorata.services import messages, terms
 from prorata.services.subscriptions import ChangeInput
 
 Key = Field(min_length=1, max_length=100)
@@ -62,6 +66,38 @@ class CancelBody(Strict):
     expected_version: int | None = Field(default=None, ge=1)
 
 
+def _refused(code: str, value: Any) -> PydanticCustomError:
+    """A validation error whose type is the message ``code`` (``problems`` words it in the
+    caller's language) and that names the value sent."""
+    params = terms.refusal_params(value)
+    return PydanticCustomError(code, messages.MESSAGES[code]["en"], params)
+
+
+class TermBody(Strict):
+    """A contract term, as a scenario's ``subscribe.term``: its length and whether it
+    renews at its end (true when left out)."""
+
+    period: Period
+    auto_renew: bool = True
+
+    @field_validator("period", mode="before")
+    @classmethod
+    def a_term_period(cls, value: Any) -> Any:
+        if not isinstance(value, str) or value not in terms.TERM_PERIODS:
+            raise _refused("term_period_invalid", value)
+        return value
+
+    @field_validator("auto_renew", mode="before")
+    @classmethod
+    def a_flag(cls, value: Any) -> Any:
+        if not isinstance(value, bool):  # not "true", 1 or "yes": a JSON boolean
+            raise _refused("term_auto_renew_invalid", value)
+        return value
+
+    def to_spec(self) -> TermSpec:
+        return TermSpec(PeriodUnit(self.period), self.auto_renew)
+
+
 class SubscribeBody(Strict):
     account: str = Key
     plan: str = Key
@@ -70,7 +106,16 @@ class SubscribeBody(Strict):
     # where periods start: from the subscription's start (or billing day), or on the
     # calendar's boundaries (the 1st of a month, …); None takes the tenant policy's
     billing_time: Literal["anniversary", "calendar"] | None = None
+    # the contract term: {"period": "annual", "auto_renew": true}; none when left out
+    term: TermBody | None = None
     id: str | None = Field(default=None, min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")
+
+    @field_validator("term", mode="before")
+    @classmethod
+    def a_term_object(cls, value: Any) -> Any:
+        if value is not None and not isinstance(value, dict | TermBody):
+            raise _refused("term_not_object", value)
+        return value
 
 
 class CartBody(Strict):

@@ -1,12 +1,15 @@
 """Chargebee's adjustment credit note through the API, on SQLite and PostgreSQL: the
-invoice's view says what it still asks for, and paying it charges that."""
+invoice's view says what it still asks for, and paying it charges that; its PDF stays as
+issued, the payment's receipt says what the note and the payment took off it."""
 
 from __future__ import annotations
 
+import io
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from fastapi.testclient import TestClient
+from pypdf import PdfReader
 
 from prorata.scenario.loader import parse_scenario
 from prorata.scenario.on_store import load_tenant
@@ -85,3 +88,32 @@ def test_an_adjusted_invoice_shows_and_is_paid_what_it_still_asks_for(engine):
         after = client.get("/v1/invoices/INV-0001", headers=headers).json()
         assert (after["status"], after["outstanding"]) == ("paid", "0.00")
         assert [(p["amount"], p["status"]) for p in after["payments"]] == [("4.00", "succeeded")]
+
+        # the invoice's PDF is the invoice as issued; the receipt states what was left
+        issued = text_of(client.get("/v1/invoices/INV-0001/pdf", headers=headers).content)
+        assert "Amount due $30.00" in issued
+        (charge,) = [
+            p
+            for p in client.get("/v1/payments?account=cus", headers=headers).json()["items"]
+            if p["invoice"] == "INV-0001" and p["status"] == "succeeded"
+        ]
+        receipt = client.get(f"/v1/payments/{charge['id']}/receipt/pdf", headers=headers)
+        assert receipt.status_code == 200, receipt.text
+        read = text_of(receipt.content)
+        for figure in (
+            "Invoice total incl. VAT $30.00",
+            "Credit notes deducted from the invoice -$26.00",
+            "Amount paid $4.00",
+            "Left to pay after this payment $0.00",
+        ):
+            assert figure in read, (figure, read)
+        assert "Earlier payments" not in read
+        # stored once; served again, the same bytes
+        again = client.get(f"/v1/payments/{charge['id']}/receipt/pdf", headers=headers)
+        assert again.content == receipt.content
+
+
+def text_of(content: bytes) -> str:
+    """The PDF's text, every run of spaces (Babel's no-break ones too) as one space."""
+    pages = PdfReader(io.BytesIO(content)).pages
+    return " ".join(" ".join(page.extract_text() for page in pages).replace("\xa0", " ").split())

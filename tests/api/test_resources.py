@@ -145,6 +145,7 @@ def test_the_catalog_and_a_subscriptions_product_page(api):
         "cancel_at": None,
         "scheduled": [],
         "term_end": None,
+        "term": None,
         "maintenance_until": None,
         "seats_assigned": 0,
     }
@@ -894,3 +895,167 @@ def test_a_subscription_through_the_api_may_bill_on_calendar_periods(api):
     assert [line["amount"] for line in invoice["lines"]] == ["15.52"]
     detail = ok(api.client.get(f"/v1/subscriptions/{created['subscription']['id']}", headers=token))
     assert detail["period_end"] == detail["next_due_at"] == "2024-03-01T00:00:00-05:00"
+
+
+def test_a_subscription_through_the_api_may_have_a_contract_term(api):
+    """``term`` as a scenario's subscribe takes it: a recurring period and ``auto_renew``
+    (true when left out); the term runs from the start and the view says so."""
+    token = api.headers("token")
+    ok(
+        api.client.post("/v1/accounts", json={"id": "termco", "auto_pay": False}, headers=token),
+        201,
+    )
+    fixed = ok(
+        api.client.post(
+            "/v1/subscriptions",
+            json={
+                "account": "termco",
+                "plan": "standard-monthly",
+                "term": {"period": "annual", "auto_renew": False},
+            },
+            headers=token,
+        ),
+        201,
+    )["subscription"]
+    assert fixed["term"] == {
+        "period": "annual",
+        "auto_renew": False,
+        "start": "2024-02-20T00:00:00-05:00",
+        "end": "2025-02-20T00:00:00-05:00",
+    }
+    assert fixed["term_end"] == "2025-02-20T00:00:00-05:00"
+    assert fixed["period_end"] == "2024-03-20T00:00:00-04:00"  # billed monthly all the same
+    detail = ok(api.client.get(f"/v1/subscriptions/{fixed['id']}", headers=token))
+    assert detail["term"] == fixed["term"]
+    renewing = ok(
+        api.client.post(
+            "/v1/subscriptions",
+            json={"account": "termco", "plan": "standard-monthly", "term": {"period": "quarterly"}},
+            headers=token,
+        ),
+        201,
+    )["subscription"]
+    assert renewing["term"]["auto_renew"] is True
+    assert renewing["term"]["end"] == "2024-05-20T00:00:00-04:00"
+    untermed = ok(
+        api.client.post(
+            "/v1/subscriptions",
+            json={"account": "termco", "plan": "standard-monthly"},
+            headers=token,
+        ),
+        201,
+    )["subscription"]
+    assert (untermed["term"], untermed["term_end"]) == (None, None)
+
+
+# (term, field, error type, English reason, French reason): each names the key and the value
+BAD_TERMS = [
+    (
+        "annual",
+        "term",
+        "term_not_object",
+        '"annual" is not a term: a term is an object with period (one of daily, weekly,',
+        '"annual" n\'est pas un terme : un terme est un objet avec period (parmi daily,',
+    ),
+    (
+        {"period": "yearly"},
+        "term.period",
+        "term_period_invalid",
+        '"yearly" is not a term\'s length: a term is a commitment that ends or renews, so it '
+        "lasts one of daily, weekly, monthly, quarterly, semiannual, annual, biennial.",
+        '"yearly" n\'est pas une durée de terme : un terme est un engagement qui prend fin ou '
+        "se renouvelle, il dure donc l'une de ces périodes : daily, weekly, monthly, "
+        "quarterly, semiannual, annual, biennial.",
+    ),
+    (
+        {"period": "one_time"},
+        "term.period",
+        "term_period_invalid",
+        '"one_time" is not a term\'s length',
+        '"one_time" n\'est pas une durée de terme',
+    ),
+    (
+        {"period": 12},
+        "term.period",
+        "term_period_invalid",
+        "12 is not a term's length",
+        "12 n'est pas une durée de terme",
+    ),
+    (
+        {"period": "annual", "auto_renew": "yes"},
+        "term.auto_renew",
+        "term_auto_renew_invalid",
+        '"yes" is not true or false: auto_renew says whether the term renews at its end '
+        "(true) or the subscription expires then (false).",
+        '"yes" n\'est ni true ni false : auto_renew dit si le terme se renouvelle à son '
+        "échéance (true) ou si l'abonnement prend fin alors (false).",
+    ),
+    (
+        {"period": "annual", "auto_renew": 1},
+        "term.auto_renew",
+        "term_auto_renew_invalid",
+        "1 is not true or false",
+        "1 n'est ni true ni false",
+    ),
+    ({"auto_renew": True}, "term.period", "missing", "Field required", "champ obligatoire"),
+    (
+        {"period": "annual", "renews": True},
+        "term.renews",
+        "extra_forbidden",
+        "Extra inputs are not permitted",
+        "champ inconnu",
+    ),
+]
+
+
+def test_a_bad_term_is_refused_by_key_and_value_in_both_languages_and_creates_nothing(api):
+    token = api.headers("token")
+    ok(
+        api.client.post("/v1/accounts", json={"id": "termco", "auto_pay": False}, headers=token),
+        201,
+    )
+    for n, (term, field, kind, english, french) in enumerate(BAD_TERMS):
+        body = {"account": "termco", "plan": "standard-monthly", "term": term}
+        for language, reason in (("en", english), ("fr", french)):
+            headers = api.headers("token", **{"Accept-Language": language})
+            headers["Idempotency-Key"] = f"term-{n}"  # a refusal keeps nothing, not even this
+            refused = problem(
+                api.client.post("/v1/subscriptions", json=body, headers=headers),
+                422,
+                "validation_failed",
+            )
+            assert [(e["field"], e["type"]) for e in refused["errors"]] == [(field, kind)], term
+            (error,) = refused["errors"]
+            assert error["reason"].startswith(reason), (language, error["reason"])
+            assert refused["detail"].startswith(field), refused["detail"]
+    assert ok(api.client.get("/v1/subscriptions?account=termco", headers=token))["items"] == []
+    # the keys of the refused calls were not kept: one may now be used for a good call
+    headers = api.headers("token", **{"Idempotency-Key": "term-1"})
+    good = {"account": "termco", "plan": "standard-monthly", "term": {"period": "annual"}}
+    ok(api.client.post("/v1/subscriptions", json=good, headers=headers), 201)
+    assert len(ok(api.client.get("/v1/subscriptions?account=termco", headers=token))["items"]) == 1
+
+
+def test_the_subscribe_service_refuses_a_term_that_does_not_recur(api):
+    """Callers of the service (not only the API) are held to the same rule, in both
+    languages, with nothing created."""
+    from prorata.core.calendar import PeriodUnit
+    from prorata.core.model import TermSpec
+    from prorata.services.errors import InvalidRequest
+
+    robot = Principal(api.world.tenant, kind="token")
+    try:
+        subscriptions.subscribe(
+            api.world.engine,
+            robot,
+            account="corp",
+            plan="standard-monthly",
+            term=TermSpec(PeriodUnit.ONE_TIME),
+            at=api.now,
+        )
+    except InvalidRequest as exc:
+        assert exc.code == "term_period_invalid"
+        assert exc.message_in("en").startswith('"one_time" is not a term\'s length')
+        assert exc.message_in("fr").startswith('"one_time" n\'est pas une durée de terme')
+    else:
+        raise AssertionError("a one_time term was accepted")

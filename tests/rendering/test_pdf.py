@@ -12,7 +12,7 @@ from fractions import Fraction
 
 import pytest
 
-from prorata.rendering import render_document, render_receipt
+from prorata.rendering import Settlement, render_document, render_receipt
 from tests.rendering import (
     BUYER_DE,
     BUYER_FR,
@@ -319,3 +319,71 @@ def test_receipts_are_plain_deterministic_pdfs():
     first, second = receipt("fr"), receipt("fr")
     assert first == second
     assert attachments(first) == {}
+
+
+def settled_receipt(locale: str) -> str:
+    """A receipt of 300.00 on an invoice of 1,514.58 due that a credit note of 514.58 and
+    an earlier payment of 600.00 had taken down: 100.00 left after it."""
+    doc = invoice()
+    settlement = Settlement(
+        amount_due=doc.amount_due,
+        credited=eur("514.58"),
+        paid_before=eur("600.00"),
+        paid=eur("300.00"),
+        left=eur("100.00"),
+    )
+    return pdf_text(
+        render_receipt(
+            receipt_number="RCT-000013",
+            paid_at=at(2024, 7, 20, 10),
+            amount=eur("300.00"),
+            method="card",
+            invoice=doc,
+            seller=SELLER,
+            buyer=BUYER_FR,
+            locale=locale,
+            settlement=settlement,
+        )
+    )
+
+
+def test_a_receipt_says_what_was_left_to_pay_after_it():
+    contains(
+        settled_receipt("fr"),
+        "Total de la facture TTC 1 614,58 €",
+        "Montant dû sur la facture 1 514,58 €",  # after the account credit applied on issue
+        "Avoirs déduits de la facture -514,58 €",
+        "Paiements antérieurs -600,00 €",
+        "Montant payé 300,00 €",
+        "Reste à payer après ce paiement 100,00 €",
+    )
+    contains(
+        settled_receipt("en"),
+        "Invoice total incl. VAT €1,614.58",
+        "Amount due on the invoice €1,514.58",
+        "Credit notes deducted from the invoice -€514.58",
+        "Earlier payments -€600.00",
+        "Amount paid €300.00",
+        "Left to pay after this payment €100.00",
+    )
+
+
+def test_a_receipt_of_the_whole_amount_due_says_nothing_is_left():
+    doc = invoice(credit="0")  # no credit applied: the amount due is the total
+    whole = Settlement(doc.amount_due, eur("0"), eur("0"), doc.amount_due, eur("0"))
+    text = pdf_text(
+        render_receipt(
+            receipt_number="RCT-000014",
+            paid_at=at(2024, 7, 12),
+            amount=doc.amount_due,
+            method="card",
+            invoice=doc,
+            seller=SELLER,
+            buyer=BUYER_FR,
+            locale="en",
+            settlement=whole,
+        )
+    )
+    contains(text, "Amount paid €1,614.58", "Left to pay after this payment €0.00")
+    for absent in ("Amount due on the invoice", "Credit notes deducted", "Earlier payments"):
+        assert absent not in text

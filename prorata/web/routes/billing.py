@@ -55,6 +55,7 @@ def subscribe(body: SubscribeBody, call: Write) -> dict:
         quantity=body.quantity,
         billing_day=body.billing_day,
         billing_time=body.billing_time,
+        term=body.term.to_spec() if body.term else None,
         subscription=body.id,
         at=call.at,
         key=call.key,
