@@ -198,7 +198,7 @@ def _advance(ctx: Context, sub: Subscription, at: datetime) -> Step:
     period = sub.schedule.period_containing(at)
     span = (at, period[1])
     advance = _bill_period(ctx, sub, span, period)
-    lines = [*used, *sub.pending_lines, *advance]
+    lines = [*sub.pending_lines, *used, *advance]  # earliest first
     renewed = sub.evolve(
         period_start=span[0],
         period_end=span[1],
