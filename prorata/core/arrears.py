@@ -7,8 +7,9 @@ renewal), at an immediate change of those items (the old terms' used part, the c
 as the policy's ``change_day`` says) or at termination.
 
 Invariants:
-- ``accrued_from`` is set exactly when the subscription has items paid in arrears and is in
-  force; it is never before the start of the billing period that contains it, and the use
+- ``accrued_from`` is set while the subscription has items paid in arrears and is in force,
+  and cleared by the termination, cancellation or expiry that bills the rest (a
+  cancellation by dunning, ``Billing._restatus``, leaves it and that use unbilled); the use
   from there to the next billing boundary is billed once, never twice, never in advance;
 - an accrued span is priced over the full period of the schedule that contains its start,
   as a first partial period in advance is: price × quantity × exact ratio, rounded once;

@@ -8,7 +8,7 @@ Invariants:
 - ``segments`` list what was charged for the current period, item by item, and how much of
   each has been credited since; a credit never exceeds what remains of its segment.
 - ``accrued_from``: where the unbilled use of the items paid in arrears starts (see
-  ``arrears``); None when no item is paid in arrears or the subscription has ended.
+  ``arrears``); None when no item is paid in arrears or an ending billed that use.
 - Nothing here is edited in place: every change returns a new value (``dataclasses.replace``).
 """
 
