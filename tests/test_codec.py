@@ -87,6 +87,8 @@ def test_text_stored_before_a_field_existed_takes_its_default_and_strangers_are_
     plain = json.loads(codec.encode(sub))
     del plain["awaiting"], plain["versions"]  # fields added after the first stored states
     assert codec.decode(json.dumps(plain)) == replace(sub, awaiting=None, versions=0)
+    del plain["accrued_from"]  # plans paid in arrears came later still
+    assert codec.decode(json.dumps(plain)) == replace(sub, awaiting=None, versions=0)
     plain["surprise"] = 1
     with pytest.raises(codec.CodecError, match="surprise"):
         codec.decode(json.dumps(plain))
@@ -96,6 +98,22 @@ def test_text_stored_before_a_field_existed_takes_its_default_and_strangers_are_
         codec.decode('{"$m":[1.5,"EUR"]}')
     with pytest.raises(codec.CodecError, match="fraction"):
         codec.decode('{"$f":[1.5,2]}')
+
+
+def test_a_plan_stored_before_plans_could_be_paid_in_arrears_is_paid_in_advance():
+    path = OWN_SCENARIOS / "presets" / "lago-arrears-upgrade-doc.yaml"
+    plan = load_scenario(path).catalog.plans["a100"]
+    plain = json.loads(codec.encode(plan))
+    assert plain["pay_in_advance"] is False
+    del plain["pay_in_advance"]
+    assert codec.decode(json.dumps(plain)) == replace(plan, pay_in_advance=True)
+
+
+def test_an_accruing_subscription_round_trips_with_where_its_use_started():
+    path = OWN_SCENARIOS / "presets" / "lago-arrears-upgrade-doc.yaml"
+    sub = simulate(load_scenario(path)).subscriptions["s1"]
+    assert sub.accrued_from is not None
+    assert codec.decode(codec.encode(sub)) == sub
 
 
 def test_integers_beyond_64_bits_and_every_control_character_round_trip():

@@ -96,6 +96,12 @@ def test_base_scenario_builds_the_core_types() -> None:
     assert scenario.expect is None
 
 
+def test_plans_are_paid_in_advance_unless_pay_in_advance_is_false() -> None:
+    text = edited('price: "50.00"}', 'price: "50.00", pay_in_advance: false}')
+    plans = parse_scenario(text, "case.yaml").catalog.plans
+    assert (plans["basic"].pay_in_advance, plans["pro"].pay_in_advance) == (True, False)
+
+
 def test_datetimes_are_local_to_the_zone_unless_they_carry_an_offset() -> None:
     text = edited("at: 2024-07-10", "at: '2024-07-10T09:30:00'")
     text = text.replace("run_until: 2024-09-01", "run_until: 2024-09-01T12:00:00Z")
@@ -386,6 +392,24 @@ INVALID = [
         "policy.billing_time",
         "billing_time: yearly",
         "'yearly' is not one of anniversary, calendar",
+    ),
+    (
+        "pay-in-advance-not-a-flag",
+        edited('price: "50.00"}', 'price: "50.00", pay_in_advance: "no"}'),
+        "catalog.products[0].plans[1].pay_in_advance",
+        "pay_in_advance:",
+        "expected true (billed at the start of each period) or false (billed in arrears, at"
+        " its end), got 'no'",
+    ),
+    (
+        "pay-in-advance-false-on-a-one-time-plan",
+        edited(
+            '{id: pro, tier: 2, period: monthly, price: "50.00"}',
+            '{id: pro, tier: 2, period: one_time, price: "50.00", pay_in_advance: false}',
+        ),
+        "catalog.products[0].plans[1].pay_in_advance",
+        "pay_in_advance:",
+        "a one_time plan has no period to bill in arrears",
     ),
     (
         "run-until-before-last-event",

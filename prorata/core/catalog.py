@@ -1,7 +1,10 @@
 """Products and plans: what can be sold, at what price, per which period.
 
 Invariants: plan ids are unique across the catalog; a plan belongs to exactly one product;
-prices are exact decimals per unit and per period; ``tier`` ranks plans inside a product.
+prices are exact decimals per unit and per period; ``tier`` ranks plans inside a product;
+a plan is paid in advance (billed when its period starts, the default) unless
+``pay_in_advance`` is false (billed for its use when that use ends, see ``arrears``); only
+recurring plans may be paid in arrears.
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ class Plan:
     fulfillment: str = "auto"
     maintenance: Maintenance | None = None
     policy: Mapping[str, Any] = field(default_factory=dict)
+    pay_in_advance: bool = True
 
     @property
     def manual(self) -> bool:

@@ -15,7 +15,7 @@ from datetime import datetime
 from decimal import Decimal
 from fractions import Fraction
 
-from prorata.core import licences, wording
+from prorata.core import arrears, licences, wording
 from prorata.core.calendar import Schedule
 from prorata.core.catalog import Catalog
 from prorata.core.classify import classify
@@ -323,10 +323,18 @@ def quote_immediate(
     changed_new = [i for i in items if i not in sub.items or every_item]
     segments = tuple(s for s in sub.segments if s.end > t)
     lines: list[Line] = []
+    # items paid in arrears: the old terms' use up to the change is billed now, the new
+    # terms accrue from the change (see ``arrears``); they have nothing to credit
+    used, accrued_from = _arrears_at_change(ctx, sub, items, changed_old, changed_new, t, pricing)
+    lines.extend(used)
+    changed_old = list(arrears.in_advance(ctx.catalog, changed_old))
+    changed_new = list(arrears.in_advance(ctx.catalog, changed_new))
     prorate = pr.unit != "none" or every_item
     # the new cycle's full period when it ends where the current one does (anchor due_date)
     new_cycle = charge_period if cycle_changed and anchor == "due_date" and not restart else None
-    if pr.lines == "difference" and prorate and (not every_item or new_cycle is not None):
+    if not changed_old and not changed_new:
+        pass  # only items paid in arrears changed
+    elif pr.lines == "difference" and prorate and (not every_item or new_cycle is not None):
         lines.extend(
             _difference_line(sub, changed_old, changed_new, remaining, period, pricing, new_cycle)
         )
@@ -364,6 +372,7 @@ def quote_immediate(
         segments=kept_segments + new_segments,
         term=_term_after(sub, new_period) if new_period != period else sub.term,
         billing_time=billing_time,
+        accrued_from=accrued_from,
     )
     if restart:
         # a period that starts now is billed in advance now, whatever the kind's rule says
@@ -384,6 +393,24 @@ def quote_immediate(
         subscription=state,
         refers_to=sub.last_invoice(),
     )
+
+
+def _arrears_at_change(ctx, sub, items, changed_old, changed_new, t, pricing):
+    """The lines and the new ``accrued_from`` of an immediate change at ``t`` for the items
+    paid in arrears. When the change touches any of them (Lago ends the old subscription and
+    starts the new one), every old one is billed for its use up to ``t`` and the new ones
+    accrue from ``t``; a change that touches none leaves them accruing as they were.
+    Without proration nothing is split: the period is billed whole at its end on the terms
+    then in force, or now on the old terms when no new item is paid in arrears."""
+    catalog = ctx.catalog
+    touched = arrears.arrears_of(catalog, (*changed_old, *changed_new))
+    if not touched or sub.accrued_from is None:
+        return [], sub.accrued_from or arrears.accrual_start(catalog, items, t)
+    if pricing.policy.proration.unit != "none":
+        return arrears.used_lines(sub, t, pricing), arrears.accrual_start(catalog, items, t)
+    if arrears.arrears_of(catalog, items):
+        return [], sub.accrued_from
+    return arrears.used_lines(sub, sub.period_end, pricing), None
 
 
 def _term_after(sub: Subscription, new_period) -> object:

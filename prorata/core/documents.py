@@ -37,7 +37,9 @@ from prorata.core.money import Money, round_amount, total
 
 @dataclass(frozen=True)
 class Line:
-    kind: str  # recurring | proration_charge | proration_credit | proration | licence | maintenance
+    # recurring | proration_charge | proration_credit | proration | used_time (part of a
+    # period paid in arrears) | licence | maintenance
+    kind: str
     description: str
     subscription: str
     plan: str

@@ -1,9 +1,11 @@
 """A subscription's life apart from changes: start, renew at period end, cancel, undo.
 
 Pure functions: each takes the state and an instant and returns the new state with the
-lines to invoice. Renewals fall due at the period's end; at that instant, scheduled changes
-and cancellations due by then are applied first, then the term is renewed or ended, then
-the next period is billed in advance together with any proration lines left pending.
+lines to invoice. Renewals fall due at the period's end; at that instant the use of the
+items paid in arrears is billed first (on the terms it was made on), then scheduled changes
+and cancellations due by then are applied, then the term is renewed or ended, then the next
+period is billed in advance (items paid in advance) together with any proration lines left
+pending, and the items paid in arrears start accruing again.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from prorata.core import licences, wording
+from prorata.core import arrears, licences, wording
 from prorata.core.calendar import Schedule, local_midnight, term_end
 from prorata.core.changes import (
     Context,
@@ -44,17 +46,32 @@ class Step:
     voids: tuple[str, ...] = ()  # unpaid invoices of changes dropped at this instant
 
 
-def _bill_period(ctx, sub: Subscription, span, period) -> list[Line]:
+def _pricing(ctx, sub: Subscription) -> Pricing:
     policy = effective_policy(ctx, sub.items, None)
-    pricing = Pricing(policy, ctx.catalog, sub.currency, locale_of(ctx, sub))
-    return [period_line("recurring", sub.id, item, span, period, pricing) for item in sub.items]
+    return Pricing(policy, ctx.catalog, sub.currency, locale_of(ctx, sub))
+
+
+def _bill_period(ctx, sub: Subscription, span, period) -> list[Line]:
+    """The period ``span`` billed in advance: the items paid in advance only."""
+    pricing = _pricing(ctx, sub)
+    return [
+        period_line("recurring", sub.id, item, span, period, pricing)
+        for item in arrears.in_advance(ctx.catalog, sub.items)
+    ]
+
+
+def _bill_used(ctx, sub: Subscription, until: datetime) -> list[Line]:
+    """The use of ``sub``'s items paid in arrears up to ``until``, on its current terms."""
+    return arrears.used_lines(sub, until, _pricing(ctx, sub))
 
 
 def start(ctx: Context, spec: Subscribe, at: datetime, currency: str) -> Step:
     """A new subscription and its first invoice's lines.
 
     Recurring plans: the first period runs to the next billing day, prorated over the full
-    period that ends there when the start is not on a billing day. One-time plans (perpetual
+    period that ends there when the start is not on a billing day; items paid in arrears
+    are not billed now but accrue from the start (billed, prorated the same way, when the
+    first period ends). One-time plans (perpetual
     licences): the full price, and maintenance for one period from the purchase.
     """
     main = ctx.catalog.plan(spec.plan)
@@ -102,6 +119,7 @@ def start(ctx: Context, spec: Subscribe, at: datetime, currency: str) -> Step:
         period_end=period[1],
         term=term,
         billing_time=billing_time,
+        accrued_from=arrears.accrual_start(ctx.catalog, items, begin),
     )
     lines = _bill_period(ctx, sub, (begin, period[1]), period)
     return Step(sub.evolve(segments=charged_segments(lines, currency)), tuple(lines))
@@ -134,10 +152,14 @@ def due_at(sub: Subscription) -> datetime | None:
     return min(candidates) if candidates else None
 
 
-def _end(sub: Subscription, at: datetime, status: str) -> Step:
-    """End ``sub`` at ``at``; proration lines still pending go on a final invoice."""
-    ended = sub.evolve(status=status, ended_at=at, pending_lines=(), scheduled=())
-    return Step(ended, tuple(sub.pending_lines))
+def _end(ctx: Context, sub: Subscription, at: datetime, status: str) -> Step:
+    """End ``sub`` at ``at``; proration lines still pending and the use of the items paid in
+    arrears up to ``at`` go on a final invoice."""
+    used = _bill_used(ctx, sub, at)
+    ended = sub.evolve(
+        status=status, ended_at=at, pending_lines=(), scheduled=(), accrued_from=None
+    )
+    return Step(ended, (*sub.pending_lines, *used))
 
 
 def advance(ctx: Context, sub: Subscription, at: datetime) -> Step:
@@ -154,15 +176,20 @@ def advance(ctx: Context, sub: Subscription, at: datetime) -> Step:
 
 def _advance(ctx: Context, sub: Subscription, at: datetime) -> Step:
     if sub.cancel_at is not None and sub.cancel_at <= at:
-        return _end(sub, at, "cancelled")
+        return _end(ctx, sub, at, "cancelled")
     if not sub.is_recurring:
         return _renew_maintenance(ctx, sub, at)
+    # the period just ended, for the items paid in arrears, on the terms it was used on
+    used = _bill_used(ctx, sub, at)
+    if sub.accrued_from is not None:
+        sub = sub.evolve(accrued_from=at)
     for scheduled in [s for s in sub.scheduled if s.effective_at <= at]:
         sub = _apply_scheduled(ctx, sub, scheduled, at)
     sub = sub.evolve(scheduled=tuple(s for s in sub.scheduled if s.effective_at > at))
     if sub.term is not None and at >= sub.term.end:
         if not sub.term.auto_renew:
-            return _end(sub, at, "expired")
+            ended = _end(ctx, sub, at, "expired")
+            return replace(ended, lines=(*used, *ended.lines))
         sub = sub.evolve(
             term=Term(sub.term.unit, sub.term.end, term_end(sub.term.end, sub.term.unit))
         )
@@ -170,12 +197,14 @@ def _advance(ctx: Context, sub: Subscription, at: datetime) -> Step:
     # on the calendar: then the new plan's first period is prorated over the full period
     period = sub.schedule.period_containing(at)
     span = (at, period[1])
-    lines = [*sub.pending_lines, *_bill_period(ctx, sub, span, period)]
+    advance = _bill_period(ctx, sub, span, period)
+    lines = [*sub.pending_lines, *used, *advance]  # earliest first
     renewed = sub.evolve(
         period_start=span[0],
         period_end=span[1],
         pending_lines=(),
-        segments=charged_segments(lines, sub.currency),
+        segments=charged_segments([*sub.pending_lines, *advance], sub.currency),
+        accrued_from=arrears.accrual_start(ctx.catalog, sub.items, at),
     )
     return Step(renewed, tuple(lines))
 
@@ -235,12 +264,21 @@ def evaluate_cancel(
             "cancel", kinds, "end_of_term", None, when, subscription=sub.evolve(cancel_at=when)
         )
     lines: list[Line] = []
+    if sub.is_recurring and sub.accrued_from is not None:
+        # the use of the items paid in arrears up to the termination (Lago's closing
+        # invoice); without proration the period is billed whole, as it was paid in advance
+        pricing = Pricing(policy, ctx.catalog, sub.currency, locale_of(ctx, sub))
+        unit = policy.proration.unit
+        until = sub.period_end
+        if unit != "none":
+            until = change_instant(at, unit, policy.change_day("cancel"), sub.period_end)
+        lines.extend(arrears.used_lines(sub, until, pricing))
     if sub.is_recurring and rule.credit != "none" and policy.proration.unit != "none":
         pricing = Pricing(policy, ctx.catalog, sub.currency, locale_of(ctx, sub))
         t = change_instant(at, policy.proration.unit, policy.change_day("cancel"), sub.period_end)
         remaining = (t, sub.period_end)
         segments = sub.segments
-        for item in sub.items:
+        for item in arrears.in_advance(ctx.catalog, sub.items):
             if remaining[0] >= remaining[1]:
                 break
             if policy.proration.credit_from == "billed":
@@ -256,7 +294,12 @@ def evaluate_cancel(
     lines = [line for line in lines if line.amount]
     routing = _cancel_routing(policy, rule, sub, route(lines, rule))
     ended = sub.evolve(
-        status="cancelled", ended_at=at, cancel_at=at, pending_lines=(), scheduled=()
+        status="cancelled",
+        ended_at=at,
+        cancel_at=at,
+        pending_lines=(),
+        scheduled=(),
+        accrued_from=None,
     )
     return Quote(
         "cancel",

@@ -7,6 +7,8 @@ Invariants:
   start); a one-time order has no schedule and no period.
 - ``segments`` list what was charged for the current period, item by item, and how much of
   each has been credited since; a credit never exceeds what remains of its segment.
+- ``accrued_from``: where the unbilled use of the items paid in arrears starts (see
+  ``arrears``); None when no item is paid in arrears or an ending billed that use.
 - Nothing here is edited in place: every change returns a new value (``dataclasses.replace``).
 """
 
@@ -110,6 +112,9 @@ class Subscription:
     # anniversary | calendar (Lago's billing_time): a calendar subscription's schedule is
     # aligned on calendar boundaries, and so is the schedule of a new billing cycle
     billing_time: str = "anniversary"
+    # items paid in arrears (``pay_in_advance: false``): their use since this instant is not
+    # billed yet; the renewal, an immediate change of them or a termination bills it
+    accrued_from: datetime | None = None
 
     @property
     def plan(self) -> str:

@@ -5,7 +5,8 @@ Invariants:
   policy schema; a refusal is an :class:`~prorata.scenario.fields.Invalid` on the line of
   the key the policy error names;
 - catalog entries keep their file order; product and plan ids are unique (plan ids across
-  the whole catalog), every ``includes`` resolves and no product includes itself;
+  the whole catalog), every ``includes`` resolves and no product includes itself; a plan
+  paid in arrears (``pay_in_advance: false``) is recurring;
 - account ids are unique; tax rates are in 0..100.
 """
 
@@ -50,6 +51,7 @@ _PLAN_KEYS = (
     "fulfillment",
     "maintenance",
     "policy",
+    "pay_in_advance",
 )
 _ACCOUNT_KEYS = ("id", "locale", "auto_pay", "payment_method", "tax")
 _PAYMENT_METHODS = ("card", "paypal", "sepa_debit", "bank_transfer")
@@ -152,17 +154,19 @@ class CatalogReader:
     def plan(self, value: Any, at: At, product: str) -> None:
         m = Map(value, at, _PLAN_KEYS, required=("id", "period", "price"))
         ident = _new_id(m, self.plans, "plan")
+        period = m.get("period", period_unit)
         self.plans[ident] = Plan(
             id=ident,
             product=product,
             name=m.get("name", as_local_text, default=LocalText.plain(ident)),
             tier=m.get("tier", whole_number, 0, default=1),
-            period=m.get("period", period_unit),
+            period=period,
             price=m.get("price", as_amount, self.currency),
             per_unit=m.get("per_unit", as_flag, default=False),
             fulfillment=m.get("fulfillment", one_of, ("auto", "manual"), default="auto"),
             maintenance=m.get("maintenance", optional(self.maintenance)),
             policy=m.get("policy", _policy_override, default={}),
+            pay_in_advance=m.get("pay_in_advance", _pay_in_advance, period, default=True),
         )
 
     def maintenance(self, value: Any, at: At) -> Maintenance:
@@ -192,6 +196,25 @@ class CatalogReader:
                 seen.add(inner)
                 stack.extend(self.products[inner].includes)
         return False
+
+
+def _pay_in_advance(value: Any, at: At, period) -> bool:
+    """``true`` (billed when its period starts) or ``false`` (billed for its use when that
+    use ends: at the period's end, a change or a termination); a one-time plan has no
+    period to be billed after, so it is paid in advance."""
+    if not isinstance(value, bool):
+        raise Invalid(
+            at,
+            f"expected true (billed at the start of each period) or false (billed in arrears,"
+            f" at its end), got {describe(value)}",
+        )
+    if not value and not period.recurring:
+        raise Invalid(
+            at,
+            f"a {period.value} plan has no period to bill in arrears: it is paid when"
+            " ordered (leave pay_in_advance out, or make the plan recurring)",
+        )
+    return value
 
 
 # accounts ----------------------------------------------------------------------------------

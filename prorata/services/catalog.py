@@ -36,6 +36,7 @@ def plan_view(work: Work, plan: Plan, locale: str) -> dict[str, Any]:
         "price": str(plan.price),
         "currency": work.book.config.currency,
         "per_unit": plan.per_unit,
+        "pay_in_advance": plan.pay_in_advance,  # false: billed for its use at the period's end
         "fulfillment": plan.fulfillment,
         "maintenance": None
         if plan.maintenance is None

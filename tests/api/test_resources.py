@@ -127,6 +127,7 @@ def test_the_catalog_and_a_subscriptions_product_page(api):
         assert plan["product"] == "remote-support" and plan["currency"] == "USD"
         assert plan["product_name"] == "GoToAssist Remote Support v5"
         assert plan["fulfillment"] == "auto" and plan["maintenance"] is None
+        assert plan["pay_in_advance"] is True
     assert ok(api.client.get("/v1/catalog", headers=api.headers("member"))) == catalog
 
     expected = {
