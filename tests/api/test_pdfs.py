@@ -264,3 +264,28 @@ def test_the_migration_marks_the_invoices_paid_on_issue_from_their_payments(api)
         command.downgrade(config, "0008")
         command.upgrade(config, "head")
     assert flags() == written
+
+
+def test_simulate_writes_each_invoice_as_issued_not_as_at_the_end_of_the_run(tmp_path: Path):
+    """``simulate --documents`` renders at the end of the run, from the in-memory book: an
+    invoice paid later reads as issued; one paid on issue says so."""
+    from types import SimpleNamespace
+
+    from prorata.entrypoints.cli import write_pdfs
+    from prorata.services.book import Book
+    from tests.rendering import account, at, invoice
+
+    book = Book()
+    later, on_issue = invoice(number="F-1"), invoice(number="F-2", auto_pay=True)
+    book.record(later, [])
+    book.record(on_issue, [])
+    book.mark_paid(later, at(2024, 7, 20), "card", "ref-1")
+    assert [d.status for d in book.documents] == ["paid", "paid"]
+    scenario = SimpleNamespace(accounts={"agence": account()})
+    assert write_pdfs(scenario, book, tmp_path, seller_name="acme") == 2
+    first, second = (text_of((tmp_path / f"F-{n}.pdf").read_bytes()) for n in (1, 2))
+    assert "Statut" not in first and "acquittée" not in first
+    assert "Statut Payée" in second and "acquittée à son émission" in second
+    as_issued = tmp_path / "issued"  # the run stopped before the payment
+    write_pdfs(scenario, Book(documents=[later]), as_issued, seller_name="acme")
+    assert (as_issued / "F-1.pdf").read_bytes() == (tmp_path / "F-1.pdf").read_bytes()
