@@ -31,6 +31,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.types import TypeDecorator
@@ -321,7 +322,10 @@ documents = Table(
     Column("credit_added_minor", BigInteger, nullable=False),
     Column("amount_due_minor", BigInteger, nullable=False),
     Column("tax_rate", String(16), nullable=False),
-    Column("status", String(16)),  # invoices: open | paid
+    Column("status", String(16)),  # invoices: open | paid | void, as they are now
+    # invoices: paid when issued (nothing due, or auto-pay without a gateway token: its
+    # charge recorded with it); never changed, unlike status. What its PDF may say
+    Column("paid_on_issue", Boolean, nullable=False, server_default=false()),
     Column("refers_to", String(32)),  # credit notes: the invoice corrected
     Column("credited_to", String(16)),  # credit notes: account | refund | invoice
     Column("order_id", ForeignKey("orders.id")),

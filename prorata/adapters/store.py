@@ -538,6 +538,8 @@ class StoreBook(PaymentRecords):
                 "amount_due_minor": (doc.amount_due if is_invoice else zero).minor,
                 "tax_rate": str(doc.tax_rate),
                 "status": doc.status if is_invoice else None,
+                # as issued, for its PDF: the status changes, this never does
+                "paid_on_issue": is_invoice and doc.status == "paid",
                 "refers_to": None if is_invoice else doc.refers_to,
                 "credited_to": None if is_invoice else doc.credited_to,
                 "order_id": self.order_id,
@@ -681,6 +683,18 @@ class StoreBook(PaymentRecords):
         found = self.documents((t.documents.c.number == number) & (t.documents.c.type == "invoice"))
         return found[0] if found else None
 
+    def is_paid_on_issue(self, number: str) -> bool:
+        """Whether invoice ``number`` was paid when issued (whatever its status now)."""
+        return bool(
+            self.connection.execute(
+                select(t.documents.c.paid_on_issue).where(
+                    t.documents.c.tenant_id == self.tenant_id,
+                    t.documents.c.number == number,
+                    t.documents.c.type == "invoice",
+                )
+            ).scalar_one_or_none()
+        )
+
     def notes_for(self, invoice: str) -> list[CreditNote]:
         return self.documents(
             (t.documents.c.refers_to == invoice) & (t.documents.c.type == "credit_note")
@@ -759,6 +773,13 @@ class StoreBook(PaymentRecords):
         for key in self.subscription_keys():
             book.subscriptions[key] = self.subscription(key)
         book.documents = self.documents(t.documents.c.id.is_not(None))
+        book.paid_on_issue = set(
+            self.connection.execute(
+                select(t.documents.c.number).where(
+                    t.documents.c.tenant_id == self.tenant_id, t.documents.c.paid_on_issue
+                )
+            ).scalars()
+        )
         entries = self.connection.execute(
             select(t.ledger_entries, t.accounts.c.key.label("account_key"))
             .join(t.accounts, t.accounts.c.id == t.ledger_entries.c.account_id)

@@ -69,7 +69,13 @@ def write_pdfs(scenario, book: Book, folder: Path, *, seller_name: str) -> int:
     for doc in book.documents:
         account = scenario.accounts[doc.account]
         buyer = Party(name=account.id, vat_id=account.vat_id)
-        content = render_document(doc, seller=seller, buyer=buyer, locale=account.locale)
+        content = render_document(
+            doc,
+            seller=seller,
+            buyer=buyer,
+            locale=account.locale,
+            paid_on_issue=book.is_paid_on_issue(doc.number),  # as issued, not as at the end
+        )
         (folder / f"{doc.number}.pdf").write_bytes(content)
     return len(book.documents)
 

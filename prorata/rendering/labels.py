@@ -31,7 +31,6 @@ LABELS: dict[str, dict[str, str]] = {
         "due_date": "Date d'échéance",
         "status": "Statut",
         "status_paid": "Payée",
-        "status_open": "À payer",
         "seller": "Émetteur",
         "buyer": "Client",
         "vat_id": "N° TVA intracommunautaire",
@@ -67,7 +66,7 @@ LABELS: dict[str, dict[str, str]] = {
         "fois le taux d'intérêt légal (article L441-10 du Code de commerce).",
         "recovery_indemnity": "Indemnité forfaitaire pour frais de recouvrement en cas de "
         "retard de paiement : {indemnity} (article D441-5 du Code de commerce).",
-        "terms_paid": "Facture acquittée.",
+        "terms_paid": "Facture acquittée à son émission, le {date}.",
         "terms_credit_added": "Le montant de cette facture est ajouté au crédit de votre "
         "compte ; il n'y a rien à payer.",
         "page": "Page {page}/{pages}",
@@ -97,7 +96,6 @@ LABELS: dict[str, dict[str, str]] = {
         "due_date": "Due date",
         "status": "Status",
         "status_paid": "Paid",
-        "status_open": "Open",
         "seller": "From",
         "buyer": "Customer",
         "vat_id": "VAT number",
@@ -133,7 +131,7 @@ LABELS: dict[str, dict[str, str]] = {
         "interest rate (article L441-10 of the French Commercial Code).",
         "recovery_indemnity": "Fixed indemnity for recovery costs in case of late payment: "
         "{indemnity} (article D441-5 of the French Commercial Code).",
-        "terms_paid": "This invoice is paid.",
+        "terms_paid": "This invoice was paid when it was issued, on {date}.",
         "terms_credit_added": "The amount of this invoice is added to your account credit; "
         "there is nothing to pay.",
         "page": "Page {page}/{pages}",
@@ -238,9 +236,6 @@ class Words:
         if not method:
             return "–"
         return METHODS[self.language].get(method, method.replace("_", " "))
-
-    def status(self, status: str) -> str:
-        return self(f"status_{status}") if status in ("paid", "open") else status
 
 
 @cache

@@ -11,7 +11,9 @@ Page: the seller's identity on the left, the title, number and dates on the righ
 buyer below them; the lines (description, then the period, last day included, and the
 proration explanation; quantity; unit price; amount excluding VAT), the VAT breakdown
 beside the totals, then the mentions (payment terms, reverse charge, where a credit went).
-Every page ends with the seller's legal identity and the page number.
+An invoice states only what was true at issue: "paid" when it was paid on issue, and no
+status otherwise (later payments are on their receipts). Every page ends with the seller's
+legal identity and the page number.
 """
 
 from __future__ import annotations
@@ -243,8 +245,8 @@ def _mentions(pdf: Page, sheet: Sheet, seller: Party) -> None:
     if sheet.is_invoice:
         if sheet.credit_added:
             texts.append((words("terms_credit_added"), False))
-        elif sheet.status == "paid":
-            texts.append((words("terms_paid"), False))
+        elif sheet.paid_on_issue:
+            texts.append((words("terms_paid", date=words.date(sheet.issue_date)), False))
         texts.append((payment_terms(sheet, seller, words), False))
     else:
         if sheet.refers_to:
@@ -269,9 +271,10 @@ def layout_document(sheet: Sheet, seller: Party, buyer: Party, words: Words, xmp
     pdf.set_author(seller.name)
     facts = [(words("number"), sheet.number), (words("issue_date"), words.date(sheet.issue_date))]
     if sheet.is_invoice:
-        assert sheet.due_date is not None and sheet.status is not None
+        assert sheet.due_date is not None
         facts.append((words("due_date"), words.date(sheet.due_date)))
-        facts.append((words("status"), words.status(sheet.status)))
+        if sheet.paid_on_issue:  # a fact at issue; "open" is not: it may be paid later
+            facts.append((words("status"), words("status_paid")))
     elif sheet.refers_to:
         facts.append((words("corrected_invoice"), sheet.refers_to))
     _header(pdf, title, facts, seller, buyer)

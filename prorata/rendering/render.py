@@ -26,11 +26,17 @@ def render_document(
     buyer: Party,
     locale: str,
     payment_terms_days: int = 30,
+    paid_on_issue: bool = False,
 ) -> bytes:
     """``doc`` as a Factur-X (EN 16931) PDF/A-3 in the language of ``locale`` (fr or en;
-    any other locale renders in English), with ``factur-x.xml`` embedded."""
+    any other locale renders in English), with ``factur-x.xml`` embedded.
+
+    Only what was true at issue is rendered: an invoice's current ``status`` is ignored;
+    ``paid_on_issue`` (its charge recorded with it, at its issue instant) makes it read
+    "paid" (an invoice with nothing due does anyway). Payments made later are stated by
+    their receipts, so the PDF is the same whether rendered before or after them."""
     words = Words(locale)
-    sheet = sheet_of(doc, seller, buyer, payment_terms_days)
+    sheet = sheet_of(doc, seller, buyer, payment_terms_days, paid_on_issue=paid_on_issue)
     xml = facturx.build_xml(sheet, seller, buyer, words)
     facturx.check_xsd(xml)
     title = f"{words(sheet.kind)} {sheet.number}"

@@ -114,7 +114,9 @@ class Sheet:
     due_date: date | None = None
     credit_added: Money | None = None
     amount_due: Money | None = None  # as the core issued it: never negative
-    status: str | None = None  # paid | open
+    # settled when issued: nothing was due, or its charge was recorded with it (auto-pay
+    # without a gateway token). Never the invoice's status at rendering: see sheet_of
+    paid_on_issue: bool = False
     # credit notes
     refers_to: str | None = None
     credited_to: str | None = None  # account | refund | invoice
@@ -214,9 +216,19 @@ def _row(number: int, line: Line, zone: tzinfo) -> Row:
 
 
 def sheet_of(
-    doc: Invoice | CreditNote, seller: Party, buyer: Party, payment_terms_days: int = 30
+    doc: Invoice | CreditNote,
+    seller: Party,
+    buyer: Party,
+    payment_terms_days: int = 30,
+    *,
+    paid_on_issue: bool = False,
 ) -> Sheet:
-    """Everything a rendering of ``doc`` states, computed once."""
+    """Everything a rendering of ``doc`` states, computed once, from what was true when it
+    was issued. An invoice's ``status`` is not read: it is the invoice's state now (paid
+    or voided later), not a fact of the document. ``paid_on_issue`` says whether its
+    charge was recorded with it, at its issue instant (auto-pay without a gateway token),
+    which the caller knows from the store; an invoice that asked for nothing (its total
+    taken from account credit, or added to it) was settled on issue anyway."""
     if payment_terms_days < 0:
         raise ValueError(f"payment_terms_days must be 0 or more, not {payment_terms_days}")
     issued_at = aware(doc.issued_at)
@@ -249,7 +261,7 @@ def sheet_of(
             due_date=issue_date + timedelta(days=payment_terms_days),
             credit_added=doc.credit_added,
             amount_due=doc.amount_due,
-            status=doc.status,
+            paid_on_issue=paid_on_issue or not doc.amount_due.is_positive,
             **common,
         )
     return Sheet(

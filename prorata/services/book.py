@@ -18,6 +18,8 @@ Invariants of every implementation:
   only from ``pending`` (a refund not yet sent) to its result;
 - an invoice paid on issue (auto-pay without a gateway token) records its charge in
   ``record``; later payments are recorded by ``mark_paid`` or ``record_payment``;
+  ``is_paid_on_issue`` answers from what ``record`` was given, never from the status now
+  (its PDF states the invoice as issued);
 - an account's pending lines (lines of ended subscriptions waiting for the account's next
   invoice) are kept in the order added; ``take_pending`` returns those of a currency once
   and keeps the others, so a line is never returned twice.
@@ -169,6 +171,8 @@ class Book:
     payment_list: list[Payment] = field(default_factory=list)
     collections: dict[str, Collection] = field(default_factory=dict)
     pending: dict[str, tuple[Line, ...]] = field(default_factory=dict)  # by account
+    # the invoices paid when issued, by number: their status may change, this does not
+    paid_on_issue: set[str] = field(default_factory=set)
 
     @property
     def explanations(self) -> list[tuple[str, Line]]:
@@ -205,8 +209,10 @@ class Book:
     ) -> None:
         self.documents.append(doc)
         self.ledger.extend(entries)
-        if isinstance(doc, Invoice) and doc.status == "paid" and doc.amount_due.is_positive:
-            self._charge(doc, doc.issued_at, method, None)
+        if isinstance(doc, Invoice) and doc.status == "paid":
+            self.paid_on_issue.add(doc.number)
+            if doc.amount_due.is_positive:
+                self._charge(doc, doc.issued_at, method, None)
 
     def _charge(
         self,
@@ -256,6 +262,10 @@ class Book:
 
     def notes_for(self, invoice: str) -> list[CreditNote]:
         return [d for d in self.documents if isinstance(d, CreditNote) and d.refers_to == invoice]
+
+    def is_paid_on_issue(self, number: str) -> bool:
+        """Whether invoice ``number`` was paid when issued (whatever its status now)."""
+        return number in self.paid_on_issue
 
     def mark_paid(
         self,

@@ -11,7 +11,9 @@ Invariants:
 - a receipt states what its invoice still asked for right after the payment, from what
   had happened by then (:mod:`prorata.services.balances`), so it too renders the same
   whenever it is rendered; an invoice's PDF states the invoice as issued, never what
-  later payments or credit notes took off it;
+  later payments or credit notes took off it, nor its status now: it reads "paid" only
+  when it was paid on issue (``documents.paid_on_issue``, written with it), so the
+  renderer running before or after a checkout's charge stores the same bytes;
 - a PDF is served only to callers who may see its account; another account's document
   answers ``not_found`` like a missing one.
 """
@@ -25,6 +27,7 @@ from sqlalchemy import Connection, Engine, select
 
 from prorata.adapters import schema as t
 from prorata.adapters.store import StoreBook, load_config, upsert
+from prorata.core.documents import Invoice
 from prorata.core.money import Money
 from prorata.rendering import Party, render_document, render_receipt
 from prorata.services import access
@@ -94,7 +97,15 @@ def _render(connection: Connection, book: StoreBook, number: str) -> bytes:
     doc = book.documents(t.documents.c.number == number)[0]
     seller, terms = seller_of(connection, book.tenant_id)
     buyer, locale = buyer_of(connection, book.tenant_id, doc.account)
-    return render_document(doc, seller=seller, buyer=buyer, locale=locale, payment_terms_days=terms)
+    return render_document(
+        doc,
+        seller=seller,
+        buyer=buyer,
+        locale=locale,
+        payment_terms_days=terms,
+        # as issued: never doc.status, which a payment or a void after issue changes
+        paid_on_issue=isinstance(doc, Invoice) and book.is_paid_on_issue(number),
+    )
 
 
 def render_pending(engine: Engine, *, now: datetime, limit: int = 50) -> int:

@@ -110,9 +110,16 @@ def test_reverse_charge_needs_a_seller_in_the_eu():
     assert not is_reverse_charge(invoice(rate="0"), swiss, BUYER_DE)
 
 
+def test_paid_on_issue_is_what_was_true_at_issue():
+    assert not sheet_of(invoice().paid(), SELLER, BUYER_FR).paid_on_issue  # paid later
+    assert not sheet_of(invoice(auto_pay=True), SELLER, BUYER_FR).paid_on_issue
+    assert sheet_of(invoice(), SELLER, BUYER_FR, paid_on_issue=True).paid_on_issue
+    assert sheet_of(invoice(credit="2000.00"), SELLER, BUYER_FR).paid_on_issue  # nothing due
+
+
 def test_invoice_sheet_totals_and_due_date():
     sheet = sheet_of(invoice(), SELLER, BUYER_FR, payment_terms_days=45)
-    assert sheet.kind == "invoice" and sheet.status == "open"
+    assert sheet.kind == "invoice" and not sheet.paid_on_issue
     assert sheet.issue_date == date(2024, 7, 10)
     assert sheet.due_date == date(2024, 8, 24)
     assert sheet.subtotal == eur("1345.48")
