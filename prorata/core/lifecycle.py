@@ -61,7 +61,10 @@ def _bill_period(ctx, sub: Subscription, span, period) -> list[Line]:
 
 
 def _bill_used(ctx, sub: Subscription, until: datetime) -> list[Line]:
-    """The use of ``sub``'s items paid in arrears up to ``until``, on its current terms."""
+    """The use of ``sub``'s items paid in arrears up to ``until``, on its current terms
+    (none without such items: their pricing is not even made)."""
+    if sub.accrued_from is None:
+        return []
     return arrears.used_lines(sub, until, _pricing(ctx, sub))
 
 
