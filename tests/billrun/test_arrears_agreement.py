@@ -15,16 +15,14 @@ from __future__ import annotations
 
 import random
 import uuid
-from dataclasses import replace
 from datetime import datetime, timedelta
 
 from prorata.adapters.tenants import add_account, create_tenant
-from prorata.core.model import Account, Cancel, Change, Event, Subscribe, Undo
+from prorata.core.model import Account, Cancel, Change, Subscribe, Undo
 from prorata.scenario.loader import parse_scenario
-from prorata.scenario.simulator import Simulation
 from prorata.services.access import Principal
 from tests.billrun import checks, world
-from tests.billrun.test_simulator_agreement import BY, apply, bill_runs_up_to
+from tests.billrun.test_simulator_agreement import BY, accepted, apply, bill_runs_up_to
 
 SEED = 4417
 D = datetime(2024, 7, 1, tzinfo=world.ZONE)
@@ -80,28 +78,9 @@ def history(seed: int):
     return accounts, events
 
 
-def scenario_of(accounts, events):
-    return replace(
-        parse_scenario(CATALOG),
-        accounts={account.id: account for account in accounts},
-        events=tuple(Event(n + 1, at, action) for n, (at, action) in enumerate(events)),
-        run_until=D,
-    )
-
-
-def accepted(accounts, events):
-    """The events the simulator accepts (dropping one may refuse a later one) and its book."""
-    while True:
-        book = Simulation(scenario_of(accounts, events)).run()
-        if not book.rejected:
-            return events, book
-        refused = {rejection.event for rejection in book.rejected}
-        events = [pair for n, pair in enumerate(events) if n + 1 not in refused]
-
-
 def test_bill_runs_renew_plans_paid_in_arrears_as_the_simulator_does(engine):
     accounts, events = history(SEED)
-    events, book = accepted(accounts, events)
+    events, book = accepted(accounts, events, parse_scenario(CATALOG), D)
     kinds = {type(action).__name__ for _, action in events}
     assert {"Subscribe", "Change", "Cancel"} <= kinds, kinds
     # the history exercises what it should: renewals billing a first partial period in

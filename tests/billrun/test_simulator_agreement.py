@@ -103,20 +103,22 @@ def history(seed: int) -> tuple[list[Account], list[tuple[datetime, object]]]:
     return accounts, events
 
 
-def scenario_of(accounts, events):
+def scenario_of(accounts, events, base=None, until: datetime = D):
+    """``base`` (default: ``world``'s scenario) with these accounts and events, run to
+    ``until``."""
     return replace(
-        world.scenario(),
+        world.scenario() if base is None else base,
         accounts={account.id: account for account in accounts},
         events=tuple(Event(n + 1, at, action) for n, (at, action) in enumerate(events)),
-        run_until=D,
+        run_until=until,
     )
 
 
-def accepted(accounts, events):
+def accepted(accounts, events, base=None, until: datetime = D):
     """The events without those the simulator refuses (repeated: dropping one may make a
-    later one refused) and the simulator's book."""
+    later one refused) and the simulator's book (``base``: see ``scenario_of``)."""
     while True:
-        book = Simulation(scenario_of(accounts, events)).run()
+        book = Simulation(scenario_of(accounts, events, base, until)).run()
         if not book.rejected:
             return events, book
         refused = {rejection.event for rejection in book.rejected}
