@@ -151,16 +151,7 @@ def test_an_invoice_pdf_is_the_same_rendered_before_or_after_its_payment(api):
     """Whether the renderer ran before the charge or after it, the stored PDF is the same:
     it states the invoice as issued (open: no status), the payment is on its receipt."""
     owner = api.headers("owner")
-    api.client.put(
-        "/v1/accounts/corp/payment-method",
-        json={"type": "card", "token": "sandbox:card:succeeds"},
-        headers=api.headers("billing_contact"),
-    )
-    made = api.client.post(
-        "/v1/subscriptions",
-        json={"account": "corp", "plan": "standard-monthly", "quantity": 2},
-        headers=api.headers("token"),
-    )
+    made = _subscribe_paying_by_card(api)
     assert made.status_code == 201, made.text
     (invoice,) = [d for d in made.json()["documents"] if d["type"] == "invoice"]
     number = invoice["number"]
@@ -220,6 +211,21 @@ def test_an_invoice_paid_on_issue_says_so_in_english_and_in_french(api):
     assert _stored_pdf(api.world.engine, invoice["number"]) == french
 
 
+def _subscribe_paying_by_card(api):
+    """``corp`` pays through a card token, then subscribes: its invoice opens a collection
+    (charged later) instead of being paid on issue."""
+    api.client.put(
+        "/v1/accounts/corp/payment-method",
+        json={"type": "card", "token": "sandbox:card:succeeds"},
+        headers=api.headers("billing_contact"),
+    )
+    return api.client.post(
+        "/v1/subscriptions",
+        json={"account": "corp", "plan": "standard-monthly", "quantity": 2},
+        headers=api.headers("token"),
+    )
+
+
 def contains_all(text: str, *needles: str) -> None:
     flat = " ".join(text.replace("\u202f", " ").replace("\xa0", " ").split())
     for needle in needles:
@@ -233,16 +239,7 @@ def test_the_migration_marks_the_invoices_paid_on_issue_from_their_payments(api)
 
     from prorata.adapters.database import alembic_config
 
-    api.client.put(
-        "/v1/accounts/corp/payment-method",
-        json={"type": "card", "token": "sandbox:card:succeeds"},
-        headers=api.headers("billing_contact"),
-    )
-    made = api.client.post(
-        "/v1/subscriptions",
-        json={"account": "corp", "plan": "standard-monthly", "quantity": 2},
-        headers=api.headers("token"),
-    )
+    made = _subscribe_paying_by_card(api)
     (later,) = [d["number"] for d in made.json()["documents"] if d["type"] == "invoice"]
     paid = api.client.post(f"/v1/invoices/{later}/pay", headers=api.headers("owner"))
     assert paid.json()["outcome"] == "succeeded"
