@@ -267,18 +267,17 @@ def evaluate_cancel(
             "cancel", kinds, "end_of_term", None, when, subscription=sub.evolve(cancel_at=when)
         )
     lines: list[Line] = []
-    if sub.is_recurring and sub.accrued_from is not None:
+    unit = policy.proration.unit
+    if sub.is_recurring and (sub.accrued_from is not None or rule.credit != "none"):
+        pricing = Pricing(policy, ctx.catalog, sub.currency, locale_of(ctx, sub))
+        # where the use ends and the credit starts; without proration nothing is split
+        t = sub.period_end
+        if unit != "none":
+            t = change_instant(at, unit, policy.change_day("cancel"), sub.period_end)
         # the use of the items paid in arrears up to the termination (Lago's closing
         # invoice); without proration the period is billed whole, as it was paid in advance
-        pricing = Pricing(policy, ctx.catalog, sub.currency, locale_of(ctx, sub))
-        unit = policy.proration.unit
-        until = sub.period_end
-        if unit != "none":
-            until = change_instant(at, unit, policy.change_day("cancel"), sub.period_end)
-        lines.extend(arrears.used_lines(sub, until, pricing))
-    if sub.is_recurring and rule.credit != "none" and policy.proration.unit != "none":
-        pricing = Pricing(policy, ctx.catalog, sub.currency, locale_of(ctx, sub))
-        t = change_instant(at, policy.proration.unit, policy.change_day("cancel"), sub.period_end)
+        lines.extend(arrears.used_lines(sub, t, pricing))
+    if sub.is_recurring and rule.credit != "none" and unit != "none":
         remaining = (t, sub.period_end)
         segments = sub.segments
         for item in arrears.in_advance(ctx.catalog, sub.items):
