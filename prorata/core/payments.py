@@ -104,6 +104,13 @@ class Collection:
         return f"{self.invoice}:{self.attempts + 1}"
 
 
+def charged(payments, invoice: str) -> list[Money]:
+    """What the succeeded charges of invoice ``invoice`` among ``payments`` took, in order."""
+    return [
+        p.amount for p in payments if p.kind == "charge" and p.succeeded and p.document == invoice
+    ]
+
+
 def after_attempt(c: Collection, outcome: str, at: datetime, dunning: Dunning) -> Collection:
     """The collection after an attempt at ``at`` that ended in ``outcome``."""
     if outcome not in OUTCOMES:

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from prorata.core.documents import CreditNote, Invoice
 from prorata.core.money import total
+from prorata.core.payments import charged
 from prorata.scenario.loader import Scenario, ScenarioError, load_scenario
 from prorata.scenario.output import to_json
 from prorata.scenario.simulator import Book, billing_for, simulate
@@ -126,11 +127,7 @@ def _still_due_rows(billing: Billing, book: Book, invoice: Invoice) -> list[tupl
         numbers = ", ".join(n.number for n in notes)
         credited = total((n.total for n in notes), invoice.currency)
         rows.append((f"less credit notes {numbers}", str(-credited)))
-    paid = [
-        p.amount
-        for p in book.payments(invoice.account)
-        if p.kind == "charge" and p.succeeded and p.document == invoice.number
-    ]
+    paid = charged(book.payments(invoice.account), invoice.number)
     if paid:
         rows.append(("less payments", str(-total(paid, invoice.currency))))
     rows.append(("still due at the end", str(billing.outstanding(invoice))))

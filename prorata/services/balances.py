@@ -16,7 +16,7 @@ from dataclasses import replace
 
 from prorata.core.documents import Invoice, allocated_to, outstanding
 from prorata.core.money import total
-from prorata.core.payments import Payment
+from prorata.core.payments import Payment, charged
 from prorata.rendering.sheet import Settlement
 from prorata.services.book import Ledger
 
@@ -27,12 +27,8 @@ def after_payment(ledger: Ledger, invoice: Invoice, payment: Payment) -> Settlem
     what was left to pay."""
     if payment.kind != "charge" or payment.document != invoice.number or not payment.succeeded:
         raise ValueError(f"payment {payment.id} is not a succeeded charge of {invoice.number}")
-    earlier = [
-        p.amount
-        for p in ledger.payments(invoice.account)
-        if p.kind == "charge" and p.succeeded and p.document == invoice.number
-        if p.id < payment.id
-    ]
+    before = [p for p in ledger.payments(invoice.account) if p.id < payment.id]
+    earlier = charged(before, invoice.number)
     notes = [n for n in ledger.notes_for(invoice.number) if n.issued_at <= payment.at]
     credited = allocated_to(invoice.number, notes)
     # charged while open: a void that came later does not change what was left then

@@ -253,11 +253,7 @@ class Billing:
 
     def outstanding(self, invoice: Invoice) -> Money:
         """What ``invoice`` still asks for (see ``documents.outstanding``)."""
-        paid = [
-            p.amount
-            for p in self.ledger.payments(invoice.account)
-            if p.kind == "charge" and p.succeeded and p.document == invoice.number
-        ]
+        paid = payments.charged(self.ledger.payments(invoice.account), invoice.number)
         notes = self.ledger.notes_for(invoice.number)
         return outstanding(invoice, paid, allocated_to(invoice.number, notes))
 
