@@ -286,15 +286,6 @@ def worker_gc() -> None:
     gc.set_threshold(50_000, 20, 100)
 
 
-def default_workers() -> int:
-    """Bill-run workers when none are asked for: one per core this process may run on (a
-    renewal is CPU-bound on either database: two workers renew about twice as fast as one
-    on a 2-core machine)."""
-    import os
-
-    return max(1, len(os.sched_getaffinity(0)))
-
-
 def _bill_worker(
     url: str,
     until,
@@ -329,9 +320,7 @@ def bill_run_command(
     until: str | None = typer.Option(
         None, help="Renew what is due up to this instant or date (default: now)."
     ),
-    workers: int | None = typer.Option(
-        None, min=1, max=64, help="Worker processes (default: one per core of this machine)."
-    ),
+    workers: int = typer.Option(1, min=1, max=64, help="Worker processes."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show the documents; keep nothing."),
     batch: int = typer.Option(200, min=1, max=10_000, help="Subscriptions per transaction."),
     database: str | None = typer.Option(None, "--database", help="SQLAlchemy URL."),
@@ -350,7 +339,6 @@ def bill_run_command(
 
     moment = _until(until)
     url = database_url(database)
-    workers = workers or default_workers()
     console = Console()
     if dry_run:
         summary = preview(make_engine(url), moment, batch=batch)
@@ -378,7 +366,7 @@ def bill_run_command(
             Checkpointer(make_engine(url)),  # SQLite: the workers' checkpoints, off their way
             Progress(*columns, TimeElapsedColumn(), console=console) as bar,
         ):
-            task = bar.add_task(f"bill run {run_id} ({workers} workers)", total=expected)
+            task = bar.add_task(f"bill run {run_id}", total=expected)
             for proc in procs:
                 proc.start()
             finished, errors = 0, []

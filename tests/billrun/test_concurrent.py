@@ -33,7 +33,6 @@ from sqlalchemy.engine import make_url
 from prorata.adapters import schema as t
 from prorata.adapters.database import make_engine
 from prorata.core.model import Account, Subscribe
-from prorata.entrypoints.cli import default_workers
 from prorata.services.bill_run import Summary, due_count, new_run_id, run_until_done
 from tests.billrun import checks, world
 from tests.billrun.command import bill_run
@@ -135,28 +134,11 @@ def test_cli_with_two_workers_issues_the_documents_of_one_bill_run(db_url, engin
         f"{total} EUR; 0 failures"
     )
     assert summary in " ".join(result.stdout.split()), result.stdout
-    assert "(2 workers)" in result.stdout
     assert due_count(engine, UNTIL) == 0
     checks.check_invariants(engine, double)
     stored = checks.read_store(engine, double)
     assert_same_documents(reference, stored)
     assert len(stored.bill_runs) == 1  # one run id for both workers
-
-
-@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
-def test_cli_without_workers_runs_one_per_core(db_url, engine):
-    """``--workers`` left out: one worker per core this process may run on, and the same
-    documents as one bill run in process."""
-    plan = world.plan(40, SEED + 2, accounts=20)
-    single = world.record(engine, plan)
-    one = run_until_done(engine, UNTIL, run_id=new_run_id(), batch=BATCH)
-    reference = checks.read_store(engine, single)
-    double = world.record(engine, plan)
-    result = bill_run(db_url, UNTIL.isoformat(), "--batch", "10")
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert f"({default_workers()} workers)" in result.stdout
-    assert f"({one.renewals} renewals)" in result.stdout
-    assert_same_documents(reference, checks.read_store(engine, double))
 
 
 # the deadlock --------------------------------------------------------------------------
