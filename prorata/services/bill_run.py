@@ -13,17 +13,22 @@ A worker repeats :func:`run_batch` until nothing is due. A batch is one transact
   read has not moved (else the batch is renewed again under the lock). On both, each
   worker of ``prorata bill-run --workers N`` claims first the subscriptions of its share
   of the accounts (account id modulo N), so that workers seldom wait for, or move, the
-  same account's credit;
-- it renews each claimed subscription, in claim order, through
-  :class:`~prorata.services.billing.Billing` (the simulator's code: scheduled changes and
-  cancellations, term ends, renewal invoices with pending proration lines, account credit
-  consumed) for every instant it fell due up to ``until``, and writes the events of each
-  renewal to the outbox;
+  same account's credit, then, from the others' shares, only the first due subscription
+  of each account;
+- it renews the claimed subscriptions one due instant at a time, in the order they fall
+  due (instant, then row id: the simulator's order; a subscription due again within the
+  claim comes back in its turn), through :class:`~prorata.services.billing.Billing` (the
+  simulator's code: scheduled changes and cancellations, term ends, renewal invoices with
+  pending proration lines, account credit consumed), and writes the events of each
+  renewal to the outbox. A subscription whose account has an earlier renewal due outside
+  the claim waits for a later claim: an account's renewals take its credit in due order,
+  whichever workers claim them. One worker numbers documents in due order across its
+  batches; several number each batch when it is written;
 - it does so together (:mod:`prorata.adapters.renewal_batch`): the batch's subscriptions,
   accounts (locked on PostgreSQL) and credit balances are read in a few queries, each
   renewal's writes are kept, and the batch's rows are then written with one statement per
   table (COPY on PostgreSQL), its invoice numbers taken with one update per series, in
-  claim order, as one renewal after the other would have taken them. The series row is
+  renewal order, as one renewal after the other would have taken them. The series row is
   thus locked only while the batch is written: workers compute side by side;
 - each renewal inserts its key (subscription, due instant) into ``renewals``, unique: a
   renewal that somehow ran twice could not commit. Together with the subscription's version
@@ -40,6 +45,7 @@ A worker repeats :func:`run_batch` until nothing is due. A batch is one transact
 
 from __future__ import annotations
 
+import heapq
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -52,6 +58,7 @@ from prorata.adapters import schema as t
 from prorata.adapters.batch_reading import StaleBatch, read_batch, records
 from prorata.adapters.renewal_batch import BatchBook, Recorder, numbered_document
 from prorata.adapters.store import StoreBook, TenantConfig, load_config, lock_series
+from prorata.core import lifecycle
 from prorata.core.changes import Context
 from prorata.core.documents import Invoice
 from prorata.services.billing import Billing
@@ -105,11 +112,18 @@ def _claim(
     skip: set[int],
     share: tuple[int, int] | None = None,
     newest_first: bool = False,
+    first_of_account: bool = False,
 ):
-    due, row_id = t.subscriptions.c.due_at, t.subscriptions.c.id
+    """Up to ``batch`` due subscriptions (row id, tenant, key, account row id, due instant),
+    oldest first (``newest_first``: from the far end); with a ``share`` (index, count), only
+    the accounts whose row id is ``index`` modulo ``count``; ``first_of_account``: only
+    those whose account has no other subscription due earlier (due instant, then row id),
+    which the account's own worker renews first."""
+    subs = t.subscriptions.c
+    due, row_id = subs.due_at, subs.id
     order = (due.desc(), row_id.desc()) if newest_first else (due, row_id)
     query = (
-        select(row_id, t.subscriptions.c.tenant_id, t.subscriptions.c.key)
+        select(row_id, subs.tenant_id, subs.key, subs.account_id, due)
         .where(due <= until)
         .order_by(*order)
         .limit(batch)
@@ -118,16 +132,100 @@ def _claim(
         query = query.where(row_id.not_in(skip))
     if share is not None:  # worker ``index`` of ``count``: the accounts it renews first
         index, count = share  # (by account: workers then never move the same credit)
-        query = query.where(t.subscriptions.c.account_id % count == index)
+        query = query.where(subs.account_id % count == index)
+    if first_of_account:
+        other = t.subscriptions.alias("other")
+        earlier = (
+            select(other.c.id)
+            .where(
+                other.c.account_id == subs.account_id,
+                other.c.due_at <= until,
+                (other.c.due_at < due) | ((other.c.due_at == due) & (other.c.id < row_id)),
+            )
+            .exists()
+        )
+        if skip:
+            earlier = earlier.where(other.c.id.not_in(skip))
+        query = query.where(~earlier)
     if connection.dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True, of=t.subscriptions)
     return records(connection.execute(query))
 
 
-def _count(summary: Summary, outcomes, keep: bool, numbered=None) -> None:
-    """Add one renewed subscription's outcomes; ``numbered`` gives a batch's documents their
-    numbers."""
-    summary.subscriptions += 1
+def _earlier_elsewhere(
+    connection: Connection, rows, until: datetime, skip: set[int]
+) -> dict[int, tuple[datetime, int]]:
+    """For each account of the claimed ``rows``: the first (due instant, row id) of its
+    subscriptions due by ``until`` that were not claimed with them (nor given up by this
+    worker, ``skip``). A claimed subscription falling due after it waits: an account's
+    renewals take its credit in the order they fall due, whichever worker claims them.
+
+    Read on PostgreSQL only, where ``SKIP LOCKED`` lets a claim pass over an earlier
+    subscription that another worker holds. A SQLite claim is read from one snapshot:
+    oldest first (in a share of whole accounts or not), whatever it did not claim falls due
+    after all it claimed; a claim from other shares takes only the first due of each
+    account (:func:`_claim`) and renews each once (:class:`_InDueOrder`)."""
+    if connection.dialect.name != "postgresql":
+        return {}
+    subs = t.subscriptions.c
+    claimed = [row.id for row in rows]
+    query = select(subs.account_id, subs.due_at, subs.id).where(
+        subs.account_id.in_(sorted({row.account_id for row in rows})),
+        subs.due_at <= until,
+        subs.id.not_in([*claimed, *skip]),
+    )
+    first: dict[int, tuple[datetime, int]] = {}
+    for account_id, due, row_id in connection.execute(query):
+        if account_id not in first or (due, row_id) < first[account_id]:
+            first[account_id] = (due, row_id)
+    return first
+
+
+class _InDueOrder:
+    """The renewals of claimed subscriptions, one due instant at a time, in the order they
+    fall due (instant, then row id: the simulator's order).
+
+    Invariants: a subscription renewed at an instant comes back for its next due instant
+    when that is still by ``until`` and, for a full claim, not past the claim's last
+    (instant, row id): every due renewal up to there was claimed, so one worker numbers
+    its documents in that order across batches; a later one waits for a later claim (as
+    does every next instant with ``again=False``). A subscription whose account has a
+    renewal due earlier outside the claim (:func:`_earlier_elsewhere`) is left for a later
+    claim."""
+
+    def __init__(
+        self, rows, until: datetime, full: bool, elsewhere: dict, again: bool = True
+    ) -> None:
+        self.until, self.elsewhere, self.again = until, elsewhere, again
+        self.heap = [(row.due_at, row.id, row) for row in rows]
+        heapq.heapify(self.heap)
+        self.last = max((row.due_at, row.id) for row in rows) if full and rows else None
+
+    def __iter__(self):
+        while self.heap:
+            due, row_id, row = heapq.heappop(self.heap)
+            first = self.elsewhere.get(row.account_id)
+            if first is None or (due, row_id) < first:
+                yield due, row
+
+    def renewed(self, row, outcomes) -> bool:
+        """``row`` was renewed at its instant: its next due instant comes back if within the
+        claim. Whether nothing more is due by ``until`` (the subscription is then counted
+        as renewed)."""
+        if not outcomes:
+            return True
+        following = lifecycle.due_at(outcomes[-1].subscription)
+        if following is None or following > self.until:
+            return True
+        if self.again and (self.last is None or (following, row.id) <= self.last):
+            heapq.heappush(self.heap, (following, row.id, row))
+        return False
+
+
+def _count(summary: Summary, outcomes, keep: bool, numbered=None, finished: bool = True) -> None:
+    """Add one renewal's outcomes (``finished``: its subscription has nothing more due, it
+    counts as one renewed); ``numbered`` gives a batch's documents their numbers."""
+    summary.subscriptions += finished
     summary.renewals += len(outcomes)
     for outcome in outcomes:
         for doc in outcome.documents:
@@ -164,12 +262,13 @@ def _billing(book: StoreBook) -> Billing:
     )
 
 
-def _renew_one(connection: Connection, books: _OneByOne, row, until, summary, keep) -> None:
-    """Renew one subscription under a savepoint: a failure is reported, not raised."""
+def _renew_one(connection: Connection, books: _OneByOne, row, instant, summary) -> list | None:
+    """Renew one subscription at its due ``instant`` under a savepoint; its outcomes (not
+    counted), or None when it failed (reported in ``summary``, not raised)."""
     book, billing = books[row.tenant_id]
     savepoint = connection.begin_nested()
     try:
-        outcomes = billing.catch_up(row.key, until.astimezone(book.zone))
+        outcomes = billing.catch_up(row.key, instant.astimezone(book.zone))
         for outcome in outcomes:
             publish_outcome(connection, row.tenant_id, "subscription.renewed", outcome, outcome.at)
         savepoint.commit()
@@ -179,13 +278,13 @@ def _renew_one(connection: Connection, books: _OneByOne, row, until, summary, ke
         if retryable(exc):
             raise  # a deadlock: the whole batch is run again (run_batch)
         summary.failures[row.key] = f"{type(exc).__name__}: {exc}"
-        return
+        return None
     except Exception as exc:  # one subscription's failure does not stop the run
         savepoint.rollback()
         book.forget(row.key)
         summary.failures[row.key] = f"{type(exc).__name__}: {exc}"
-        return
-    _count(summary, outcomes, keep)
+        return None
+    return outcomes
 
 
 class _Together:
@@ -203,10 +302,11 @@ class _Together:
             self.books[tenant] = (book, _billing(book))
         return self.books[tenant]
 
-    def renew(self, row, until: datetime) -> list:
-        """Renew one subscription with its writes (and its events) kept by the recorder."""
+    def renew(self, row, instant: datetime) -> list:
+        """Renew one subscription at its due ``instant``, its writes (and its events) kept by
+        the recorder."""
         book, billing = self[row.tenant_id]
-        outcomes = billing.catch_up(row.key, until.astimezone(book.zone))
+        outcomes = billing.catch_up(row.key, instant.astimezone(book.zone))
         for outcome in outcomes:
             publish_outcome(
                 self.recorder, row.tenant_id, "subscription.renewed", outcome, outcome.at
@@ -214,37 +314,43 @@ class _Together:
         return outcomes
 
 
-def _renew_together(connection: Connection, rows, configs, until, run_id, summary, keep) -> None:
+def _renew_together(
+    connection: Connection, rows, configs, until, run_id, summary, keep, full, skip
+) -> None:
     """The batch path (:mod:`prorata.adapters.renewal_batch`): read the batch at once,
-    renew each subscription in claim order with its writes kept, write them all at the end.
-    A subscription the batch cannot renew (it failed, or needs what the batch does not
-    provide) is renewed alone, in its turn, after what was kept before it is written."""
-    batch = read_batch(connection, [row.id for row in rows])
+    renew its subscriptions in due order (:class:`_InDueOrder`) with their writes kept,
+    write them all at the end. A subscription the batch cannot renew (it failed, or needs
+    what the batch does not provide) is renewed alone, in its turn, after what was kept
+    before it is written."""
+    batch = read_batch(connection, [row.id for row in rows])  # PostgreSQL: accounts locked
+    order = _InDueOrder(rows, until, full, _earlier_elsewhere(connection, rows, until, skip))
     recorder = Recorder(connection, batch)
     together = _Together(connection, recorder, configs, run_id)
     one_by_one = _OneByOne(connection, configs, run_id)
-    kept: list = []  # the outcomes of each subscription renewed since the last write
-    for row in rows:
+    kept: list = []  # (outcomes, subscription finished) since the last write
+    for instant, row in order:
         mark = recorder.mark()
         try:
-            outcomes = together.renew(row, until)
+            outcomes = together.renew(row, instant)
         except Exception as exc:
             if isinstance(exc, DBAPIError) and retryable(exc):
                 raise
             recorder.discard(mark)
             together[row.tenant_id][0].forget(row.key)
             numbered = recorder.write(connection)
-            for done in kept:
-                _count(summary, done, keep, numbered)
+            for done, finished in kept:
+                _count(summary, done, keep, numbered, finished)
             kept = []
-            _renew_one(connection, one_by_one, row, until, summary, keep)
+            outcomes = _renew_one(connection, one_by_one, row, instant, summary)
             if row.id in batch.states:
                 batch.forget(batch.states[row.id].account_id)
+            if outcomes is not None:
+                _count(summary, outcomes, keep, finished=order.renewed(row, outcomes))
             continue
-        kept.append(outcomes)
+        kept.append((outcomes, order.renewed(row, outcomes)))
     numbered = recorder.write(connection)
-    for done in kept:
-        _count(summary, done, keep, numbered)
+    for done, finished in kept:
+        _count(summary, done, keep, numbered, finished)
 
 
 def _renew(
@@ -255,9 +361,12 @@ def _renew(
     summary: Summary,
     *,
     keep: bool,
+    full: bool,
+    skip: set[int],
     together: bool = True,
 ) -> None:
-    """Renew the claimed ``rows`` into ``summary``: together (the batch path), or one at a
+    """Renew the claimed ``rows`` into ``summary`` in due order (:class:`_InDueOrder`;
+    ``full``: the claim took as many as it could): together (the batch path), or one at a
     time (``together=False``, and for a batch that cannot be written together)."""
     configs: dict[int, TenantConfig] = {}
     broken: dict[int, str] = {}
@@ -276,7 +385,7 @@ def _renew(
     if together:
         savepoint = connection.begin_nested()
         try:
-            _renew_together(connection, rows, configs, until, run_id, done, keep)
+            _renew_together(connection, rows, configs, until, run_id, done, keep, full, skip)
             savepoint.commit()
         except (SQLAlchemyError, StaleBatch) as exc:
             savepoint.rollback()
@@ -285,8 +394,11 @@ def _renew(
             done, together = Summary(), False  # each subscription on its own, failing alone
     if not together:
         one_by_one = _OneByOne(connection, configs, run_id)
-        for row in rows:
-            _renew_one(connection, one_by_one, row, until, done, keep)
+        order = _InDueOrder(rows, until, full, _earlier_elsewhere(connection, rows, until, skip))
+        for instant, row in order:
+            outcomes = _renew_one(connection, one_by_one, row, instant, done)
+            if outcomes is not None:
+                _count(done, outcomes, keep, finished=order.renewed(row, outcomes))
     summary.add(done)
 
 
@@ -298,45 +410,53 @@ def _outside_the_lock(
     batch: int,
     skip: set[int],
     share: tuple[int, int] | None,
-    newest_first: bool = False,
-) -> tuple[Summary, int] | None:
+    steal: bool = False,
+) -> tuple[Summary, int, bool] | None:
     """SQLite: the batch path with the write lock held only to write. A batch is claimed,
     read and computed in a read transaction (a snapshot; workers compute side by side),
     then written in a write transaction that first checks that the batch's accounts and
     their credit are still what was read; the heads' compare-and-set moves check the
     subscriptions and the renewal keys are unique, as always.
 
-    Returns what was written and how many subscriptions were claimed. A subscription that
-    fails or needs the one-at-a-time path ends the computing: what came before it is
-    written (fewer than claimed) and the caller renews the rest the usual way, so documents
-    are still numbered in claim order. None, with nothing written, when the batch must be
-    renewed the usual way, under the lock: something changed meanwhile (another worker
-    renewed one of these subscriptions, a change or a payment came in), or its first
-    subscription failed or needs the one-at-a-time path."""
+    ``steal``: the newest due of other workers' shares, each the first due of its account
+    (its own worker renews the rest of the account in due order).
+
+    Returns what was written, how many subscriptions were claimed and whether all their
+    renewals were computed. A subscription that fails or needs the one-at-a-time path ends
+    the computing: what came before it is written and the caller renews the rest the
+    usual way, so documents are still numbered in due order. None, with nothing written,
+    when the batch must be renewed the usual way, under the lock: something changed
+    meanwhile (another worker renewed one of these subscriptions, a change or a payment
+    came in), or its first subscription failed or needs the one-at-a-time path."""
     with engine.connect() as connection:
         connection.execution_options(sqlite_begin="DEFERRED")
         with connection.begin():
-            rows = _claim(connection, until, batch, skip, share, newest_first)
+            rows = _claim(connection, until, batch, skip, share, steal, first_of_account=steal)
             if not rows:
-                return Summary(), 0
+                return Summary(), 0, True
             try:
                 configs = {
                     tenant: load_config(connection, tenant)
                     for tenant in {r.tenant_id for r in rows}
                 }
                 read = read_batch(connection, [row.id for row in rows])
+                elsewhere = _earlier_elsewhere(connection, rows, until, skip)
                 recorder = Recorder(connection, read)
                 together = _Together(connection, recorder, configs, run_id)
             except Exception:  # reported by the usual way
                 return None
+            order = _InDueOrder(rows, until, len(rows) == batch, elsewhere, again=not steal)
             kept: list = []
-            for row in rows:
+            complete = True
+            for instant, row in order:
                 mark = recorder.mark()
                 try:
-                    kept.append(together.renew(row, until))
+                    outcomes = together.renew(row, instant)
                 except Exception:  # reported by the usual way, which renews it alone
                     recorder.discard(mark)
+                    complete = False
                     break
+                kept.append((outcomes, order.renewed(row, outcomes)))
             if not kept:
                 return None
         connection.execution_options(sqlite_begin="IMMEDIATE")
@@ -349,9 +469,9 @@ def _outside_the_lock(
             return None
         transaction.commit()
     summary = Summary()
-    for outcomes in kept:
-        _count(summary, outcomes, False, numbered)
-    return summary, len(rows)
+    for outcomes, finished in kept:
+        _count(summary, outcomes, False, numbered, finished)
+    return summary, len(rows), complete
 
 
 def run_batch(
@@ -370,14 +490,15 @@ def run_batch(
     batch path is tested against). On SQLite the batch is first computed outside the write
     lock (:func:`_outside_the_lock`): with a ``share`` (index, count), the oldest due of
     this worker's share of the accounts, then, once its share is done, the newest due of
-    the others' (a worker that finishes early meets the others only at their last batch);
-    on PostgreSQL its share first, then anything due, oldest first."""
+    the others' (a worker that finishes early meets the others only at their last batch),
+    each the first due of its account; on PostgreSQL its share first, then the first due
+    of each account, oldest first."""
     skip = set() if skip is None else skip
     if together and engine.dialect.name == "sqlite":
         # its own share oldest first; once that is done, the others' from the far end, so
         # that a worker that finished early meets the others only at their last batch
         claims = [(share, False), (None, True)] if share is not None else [(None, False)]
-        for claim_share, newest_first in claims:
+        for claim_share, steal in claims:
             done = _outside_the_lock(
                 engine,
                 until,
@@ -385,14 +506,14 @@ def run_batch(
                 batch=batch,
                 skip=skip,
                 share=claim_share,
-                newest_first=newest_first,
+                steal=steal,
             )
             if done is None:
                 break  # something moved or failed: the usual way
-            summary, claimed = done
-            if summary.subscriptions == claimed > 0:
+            summary, claimed, complete = done
+            if claimed and complete:
                 return summary
-            if summary.subscriptions:  # stopped at one the usual way renews: go on that way
+            if claimed:  # stopped at one the usual way renews: go on that way
                 rest = batch - summary.subscriptions
                 summary.add(_under_the_lock(engine, until, run_id, rest, skip, together))
                 return summary
@@ -417,11 +538,22 @@ def _under_the_lock(
         try:
             with engine.connect() as connection, connection.begin():
                 rows = share is not None and _claim(connection, until, batch, skip, share)
-                if not rows:
-                    rows = _claim(connection, until, batch, skip)
+                if not rows:  # others' accounts: the first due of each (see _claim)
+                    rows = _claim(connection, until, batch, skip, first_of_account=bool(share))
                 if not rows:
                     return summary
-                _renew(connection, rows, until, run_id, summary, keep=False, together=together)
+                full = len(rows) == batch
+                _renew(
+                    connection,
+                    rows,
+                    until,
+                    run_id,
+                    summary,
+                    keep=False,
+                    full=full,
+                    skip=skip,
+                    together=together,
+                )
         except DBAPIError as exc:
             # two batches locking accounts in opposite orders: PostgreSQL kills one; redo it
             if attempt + 1 < _ATTEMPTS and retryable(exc):
@@ -449,7 +581,7 @@ def run_until_done(
         done = run_batch(
             engine, until, run_id=run_id, batch=batch, skip=skip, together=together, share=share
         )
-        if not done.subscriptions and not done.failures:
+        if not (done.subscriptions or done.renewals or done.failures):  # nothing was due
             return total
         total.add(done)
         if progress is not None:
@@ -464,7 +596,8 @@ def dry_run(engine: Engine, until: datetime, *, batch: int = 200) -> Summary:
         try:
             # the transaction sees its own renewals: what it renewed is no longer due
             while rows := _claim(connection, until, batch, skip):
-                _renew(connection, rows, until, "dry-run", summary, keep=True)
+                full = len(rows) == batch
+                _renew(connection, rows, until, "dry-run", summary, keep=True, full=full, skip=skip)
                 skip.update(row.id for row in rows if row.key in summary.failures)
         finally:
             transaction.rollback()

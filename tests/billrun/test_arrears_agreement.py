@@ -6,8 +6,8 @@ over a catalog of plans paid in arrears, monthly and annual, beside one paid in 
 subscriptions start mid-period (a prorated first period billed when it ends), some on an
 anniversary billing day, and get upgrades, downgrades, seat changes, moves between arrears
 and advance, cancellations at period end and undos. The simulator runs it in memory; on
-the store the same events go through the services and the renewals are left to bill runs
-at each due instant (as ``test_simulator_agreement``). Documents, states, ledger and
+the store the same events go through the services and the renewals are left to a bill run
+before each event (as ``test_simulator_agreement``, one worker). Documents, states, ledger and
 renewal keys must be the same, and the store's invariants hold.
 """
 
@@ -105,10 +105,10 @@ def test_bill_runs_renew_plans_paid_in_arrears_as_the_simulator_does(engine):
         for account in accounts:
             add_account(connection, tenant, account)
     principal = Principal(tenant, kind="token")
-    for at, action in events:
-        bill_runs_up_to(engine, tenant, at)
+    for run, (at, action) in enumerate(events):
+        bill_runs_up_to([engine], at, run)
         apply(engine, principal, at, action)
-    bill_runs_up_to(engine, tenant, D)
+    bill_runs_up_to([engine], D, len(events))
 
     stored = checks.read_store(engine, tenant)
     checks.assert_same_as_book(stored, book)

@@ -220,9 +220,7 @@ def _batches(engine, *, together: bool, before=None) -> list:
     if before is not None:
         before()
     summaries = []
-    while (
-        done := run_batch(engine, UNTIL, run_id="run", batch=BATCH, together=together)
-    ).subscriptions:
+    while (done := run_batch(engine, UNTIL, run_id="run", batch=BATCH, together=together)).renewals:
         summaries.append(done)
     return summaries
 

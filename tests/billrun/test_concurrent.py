@@ -32,7 +32,7 @@ from sqlalchemy.engine import make_url
 
 from prorata.adapters import schema as t
 from prorata.adapters.database import make_engine
-from prorata.core.model import Account, Subscribe
+from prorata.core.model import Account, Change, Subscribe
 from prorata.services.bill_run import Summary, due_count, new_run_id, run_until_done
 from tests.billrun import checks, world
 from tests.billrun.command import bill_run
@@ -172,10 +172,13 @@ def test_deadlocked_renewal_is_retried_not_failed(postgres_url, together):
     s4 (X); two bill runs with batches of two, while a third transaction holds the INV
     series row. Together, bill run A claims s1 and s2, locks X and Y (in id order) and waits
     for the series to write its batch, and bill run B claims s3 and s4 and waits for the
-    accounts; one subscription at a time, each bill run takes the series first and waits
-    there. The series is then released. Expected, either way: no failure and nothing left
-    due; a deadlock, were there one, reruns its batch (once, this test found the victim's
-    subscription reported failed, "DeadlockDetected", and s3 left due)."""
+    accounts. One subscription at a time, A takes the series first and waits there, and B,
+    whose s3 and s4 fall due after s1 and s2 of the same accounts (claimed by A), renews
+    neither: it leaves them to a later claim and ends (an account's renewals take its credit
+    in due order) without waiting for any lock. The series is then released. Expected,
+    either way: no failure and nothing left due; a deadlock, were there one, reruns its
+    batch (once, this test found the victim's subscription reported failed,
+    "DeadlockDetected", and s3 left due)."""
     engine = make_engine(postgres_url)
     plan = world.Plan(
         accounts=[Account("X"), Account("Y")],
@@ -231,7 +234,13 @@ def test_deadlocked_renewal_is_retried_not_failed(postgres_url, together):
         threads[0].start()
         wait_for(1, lambda: pids[0])  # A claimed s1 and s2, locked X and waits for the series
         threads[1].start()
-        wait_for(2, lambda: pids[1] and pids[0] + pids[1])  # B claimed s3, s4 and locked Y
+        if together:
+            wait_for(2, lambda: pids[1] and pids[0] + pids[1])  # B claimed s3, s4; waits for X
+        else:
+            threads[1].join(timeout=20)
+            assert isinstance(results[1], Summary), results[1]
+            assert (results[1].subscriptions, results[1].failures) == (0, {})
+            assert lock_waiters(engine, pids[0]) == 1  # A still waits for the series
         blocker.rollback()  # release the series
     for thread in threads:
         thread.join(timeout=60)
@@ -245,3 +254,45 @@ def test_deadlocked_renewal_is_retried_not_failed(postgres_url, together):
     engine.dispose()
     failed = [sorted(r.failures) for r in results]
     assert (failed, left) == ([[], []], 0), [r.failures for r in results]
+
+
+# an account's renewals across workers ------------------------------------------------------
+
+
+def test_a_worker_taking_from_another_share_renews_each_account_in_due_order(engine):
+    """Account X's subscriptions a, b and c fall due on 10, 20 and 25 February; X holds
+    credit (c moved from annual to monthly in January: its unused year) that pays a's
+    renewal and part of b's. The worker of the other share runs first: its own share is
+    empty, so it takes the others' subscriptions from the newest due, but only the first
+    due of each account (a, then b, then c; before, it took c first, which took the credit).
+    The documents, credit and states are exactly those of one bill run (``world.expected``,
+    the simulator's order); the owning worker then finds nothing left."""
+    at = datetime(2024, 1, 3, 9, tzinfo=world.ZONE)
+    plan = world.Plan(
+        accounts=[Account("X")],
+        subscribes=[
+            (Subscribe("c", "X", "basic-y", 1, None), at),
+            (Subscribe("a", "X", "basic-m", 6, None), at.replace(day=10)),
+            (Subscribe("b", "X", "basic-m", 6, None), at.replace(day=20)),
+        ],
+        actions=[(Change("c", plan="basic-m"), at.replace(day=25))],
+    )
+    tenant = world.record(engine, plan)
+    until = datetime(2024, 3, 1, tzinfo=world.ZONE)
+    book = world.expected(plan, until)
+    renewals = [
+        doc for doc in book.documents if doc.issued_at >= datetime(2024, 2, 1, tzinfo=world.ZONE)
+    ]
+    assert [doc.credit_applied.is_positive for doc in renewals] == [True, True, False]
+    assert not renewals[0].amount_due.is_positive and renewals[1].amount_due.is_positive
+    with engine.connect() as connection:
+        account = connection.execute(
+            select(t.accounts.c.id).where(t.accounts.c.tenant_id == tenant)
+        ).scalar_one()
+    owner, other = account % 2, (account + 1) % 2
+    thief = run_until_done(engine, until, run_id="thief", batch=10, share=(other, 2))
+    assert (thief.subscriptions, thief.failures) == (3, {})
+    rest = run_until_done(engine, until, run_id="owner", batch=10, share=(owner, 2))
+    assert (rest.subscriptions, rest.failures) == (0, {})
+    checks.assert_same_as_book(checks.read_store(engine, tenant), book)
+    checks.check_invariants(engine, tenant)

@@ -12,45 +12,46 @@ The simulator runs it in memory up to D (1 July 2024): before each event it rene
 everything due at or before the event's instant, in due order (ties: the subscription
 created first), then applies the event. On the store the same events go through the
 services (``subscribe``, ``checkout``, ``cancel``, ``undo``) with an API token, and the
-renewals are left to bill runs: before each event, and at the end up to D, a bill run is
-run at each due instant in turn (the earliest ``due_at`` not after the event, until none
-is left).
+renewals are left to bill runs: before each event, and at the end up to D, one bill run
+renews everything due by then, in batches of five (so that a subscription due several
+times, and the accounts' shared credit, cross batches). A bill run renews one due instant
+at a time in the simulator's order (due instant, then creation order = row id) across
+its batches, so every service call finds its subscription already renewed (no catch-up
+inside the service).
 
-Why one bill run per due instant: a bill run claims subscriptions in the order of their
-first due instant and catches each one up completely before the next. A bill run straight
-to D would renew a monthly subscription's May and June before another subscription's due
-in late May: the invoice numbers would follow subscriptions instead of time, and credit
-shared by an account's subscriptions would go to whichever subscription is caught up first.
-Run at each due instant, a bill run only ever has one instant to renew, so it renews in the
-simulator's global order (due instant, then creation order = row id), and every service
-call then finds its subscription already renewed (no catch-up inside the service).
-
-The store must then hold exactly the simulator's documents (numbers, lines, totals, credit,
-status), final subscription states, ledger entries and renewal keys; every renewal row
-must carry a bill-run id, and the store's invariants (``checks``) hold.
+With one worker, the store must then hold exactly the simulator's documents (numbers,
+lines, totals, credit, status), final subscription states, ledger entries and renewal
+keys; every renewal row must carry a bill-run id, and the store's invariants (``checks``)
+hold. With two workers (each claiming its share of the accounts first, then taking the
+first due subscription of the other's accounts), the same up to document numbers, which
+interleave between workers: an account's renewals still take its credit in due order.
 """
 
 from __future__ import annotations
 
 import random
+import threading
 import time
+from collections import Counter
 from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import select
+import pytest
 
-from prorata.adapters import schema as t
+from prorata.adapters.database import make_engine
 from prorata.core.model import Account, Actor, Cancel, Change, Event, Subscribe, Undo
 from prorata.scenario.simulator import Simulation
 from prorata.services import subscriptions
 from prorata.services.access import Principal
-from prorata.services.bill_run import run_until_done
+from prorata.services.bill_run import Summary, run_until_done
 from prorata.services.subscriptions import ChangeInput
 from tests.billrun import checks, world
 
 SEED = 7031
 D = datetime(2024, 7, 1, tzinfo=world.ZONE)
+CUT = datetime(2024, 4, 1, tzinfo=world.ZONE)  # the catching-up variant's events stop here
+CATCH_UP_SEED = 3  # its history: renewals after CUT take account credit
 BY = Actor(None, "support")  # who the services say acts for an API token
 PLANS = ("basic-m", "pro-m", "basic-y", "pro-y")
 
@@ -125,26 +126,35 @@ def accepted(accounts, events, base=None, until: datetime = D):
         events = [pair for n, pair in enumerate(events) if n + 1 not in refused]
 
 
-def bill_runs_up_to(engine, tenant: int, until: datetime) -> int:
-    """One bill run at each due instant not after ``until``, in turn; how many ran."""
-    runs = 0
-    due = t.subscriptions.c.due_at
-    while True:
-        with engine.connect() as connection:
-            connection.execution_options(sqlite_begin="DEFERRED")
-            instant = connection.execute(
-                select(due)
-                .where(t.subscriptions.c.tenant_id == tenant, due <= until)
-                .order_by(due)
-                .limit(1)
-            ).scalar_one_or_none()
-            connection.rollback()
-        if instant is None:
-            return runs
-        summary = run_until_done(engine, instant, run_id=f"run-{runs}")
+BATCH = 5
+
+
+def bill_runs_up_to(engines, until: datetime, run: int) -> None:
+    """One bill run renewing everything due by ``until``, with one worker per engine (two:
+    in threads, each worker with its share of the accounts, as ``--workers 2``)."""
+    if len(engines) == 1:
+        summary = run_until_done(engines[0], until, run_id=f"run-{run}", batch=BATCH)
         assert summary.failures == {}, summary.failures
-        assert summary.subscriptions >= 1, instant
-        runs += 1
+        return
+    results: list = [None] * len(engines)
+
+    def work(n: int) -> None:
+        try:
+            results[n] = run_until_done(
+                engines[n], until, run_id=f"run-{run}", batch=BATCH, share=(n, len(engines))
+            )
+        except BaseException as exc:  # reported below
+            results[n] = exc
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(len(engines))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    for result in results:
+        if not isinstance(result, Summary):
+            raise AssertionError(f"a worker: {result!r}")
+        assert result.failures == {}, result.failures
 
 
 def apply(engine, principal: Principal, at: datetime, action) -> dict:
@@ -169,9 +179,21 @@ def apply(engine, principal: Principal, at: datetime, action) -> dict:
     return subscriptions.undo(engine, principal, action.subscription, at=at)
 
 
-def test_bill_runs_at_each_due_instant_agree_with_the_simulator(engine):
-    accounts, events = history(SEED)
-    events, book = accepted(accounts, events)
+@pytest.mark.parametrize(
+    ("seed", "last_event"),
+    [(SEED, D), (CATCH_UP_SEED, CUT)],
+    ids=["events_to_july", "catch_up_from_april"],
+)
+@pytest.mark.parametrize("workers", [1, 2], ids=["one_worker", "two_workers"])
+def test_bill_runs_before_each_event_agree_with_the_simulator(
+    db_url, engine, workers, seed, last_event
+):
+    """``catch_up_from_april``: the history's events stop on 1 April, so the last bill run
+    renews three months at once: subscriptions fall due three times or more, and renewals
+    of several subscriptions take their account's credit (in due order, across
+    subscriptions and batches)."""
+    accounts, events = history(seed)
+    events, book = accepted(accounts, [(at, action) for at, action in events if at < last_event])
     kinds = {type(action).__name__ for _, action in events}
     assert kinds == {"Subscribe", "Change", "Cancel", "Undo"}, kinds
     # the history exercises what it should: renewal invoices with proration lines that
@@ -182,23 +204,42 @@ def test_bill_runs_at_each_due_instant_agree_with_the_simulator(engine):
     assert any(doc.credit_applied.is_positive for doc in renewals)
     assert any(sub.status == "cancelled" for sub in book.subscriptions.values())
     assert len({doc.account for doc in renewals}) == 6
+    caught_up = [doc for doc in renewals if doc.issued_at >= last_event]
+    if last_event < D:
+        assert sum(doc.credit_applied.is_positive for doc in caught_up) >= 5
 
     began = time.monotonic()
     plan = world.Plan(accounts, [], [])
     tenant = world.new_tenant(engine, plan)
     principal = Principal(tenant, kind="token")
-    runs = 0
-    for at, action in events:
-        runs += bill_runs_up_to(engine, tenant, at)
-        apply(engine, principal, at, action)
-    runs += bill_runs_up_to(engine, tenant, D)
+    engines = [engine] + [make_engine(db_url) for _ in range(workers - 1)]
+    try:
+        for run, (at, action) in enumerate(events):
+            bill_runs_up_to(engines, at, run)
+            apply(engine, principal, at, action)
+        bill_runs_up_to(engines, D, len(events))
+    finally:
+        for other in engines[1:]:
+            other.dispose()
 
     stored = checks.read_store(engine, tenant)
-    checks.assert_same_as_book(stored, book)
+    if workers == 1:
+        checks.assert_same_as_book(stored, book)
+    else:  # the same but for document numbers, which interleave between the workers
+        assert checks.document_multiset(stored.documents) == checks.document_multiset(
+            book.documents
+        )
+        assert {k: checks.unnumbered_state(s) for k, s in stored.subscriptions.items()} == {
+            k: checks.unnumbered_state(s) for k, s in book.subscriptions.items()
+        }
+        assert set(stored.renewals) == set(book.renewals)
+        moves = [(e.account, e.amount, e.reason, e.at) for e in stored.ledger]
+        assert Counter(moves) == Counter((e.account, e.amount, e.reason, e.at) for e in book.ledger)
     assert None not in stored.bill_runs, "a service caught a renewal up"
     assert sum(stored.bill_runs.values()) == len(book.renewals)
     checks.check_invariants(engine, tenant)
     print(
-        f"\n{engine.dialect.name}: {len(events)} events, {len(book.documents)} documents, "
-        f"{len(book.renewals)} renewals by {runs} bill runs in {time.monotonic() - began:.1f}s"
+        f"\n{engine.dialect.name}, {workers} worker(s): {len(events)} events, "
+        f"{len(book.documents)} documents, {len(book.renewals)} renewals in "
+        f"{time.monotonic() - began:.1f}s"
     )

@@ -201,9 +201,9 @@ def claim_order(book: Book, until: datetime) -> Iterator[str]:
 
 
 def expected(plan_: Plan, until: datetime) -> Book:
-    """``plan_`` in memory, renewed as one bill run until ``until`` renews it."""
+    """``plan_`` in memory, renewed as one bill run until ``until`` renews it: every
+    renewal due in turn, by due instant then creation (the simulator's order)."""
     book = replay(plan_)
     billing = billing_over(book, {a.id: a for a in plan_.accounts}, plan_.currency)
-    for key in list(claim_order(book, until)):
-        billing.catch_up(key, until.astimezone(ZONE))
+    billing.renew_due(until.astimezone(ZONE))
     return book
