@@ -1,5 +1,6 @@
 """Renewals in batches: the store's own writes, kept while a batch is computed, then
-written with one COPY (PostgreSQL) or ``executemany`` (SQLite) per statement.
+written with one COPY (PostgreSQL) or a few inserts of many rows each (SQLite) per
+statement.
 
 The bill run renews a batch of subscriptions with the same code as one subscription at a
 time (:class:`~prorata.services.billing.Billing` over a
@@ -42,9 +43,10 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from functools import cache
+from itertools import chain
 from typing import Any
 
 from sqlalchemy import Connection, func, select, text
@@ -303,6 +305,28 @@ class _Plan:
         self.copy = (
             f"COPY {quote(statement.table.name)} ({', '.join(map(quote, self.names))}) FROM STDIN"
         )
+        # SQLite: an insert of several rows, ``INSERT … VALUES (…), (…)`` (see chunks)
+        self._into = (
+            f"INSERT INTO {quote(statement.table.name)} ({', '.join(map(quote, self.names))}) "
+            "VALUES "
+        )
+        self._row = f"({', '.join('?' * len(self.names))})"
+        self._inserts: dict[int, str] = {}
+
+    def chunks(self, values: list[tuple]) -> Iterator[tuple[str, list]]:
+        """SQLite: ``values`` (rows in order) as inserts of several rows each, with their
+        parameters: sizes of :data:`_CHUNKS` only, so that the driver's statement cache
+        keeps the few texts; none has more than :data:`_MAX_PARAMETERS` parameters."""
+        width = max(len(self.names), 1)
+        start, count = 0, len(values)
+        for size in _CHUNKS:
+            size = max(1, min(size, _MAX_PARAMETERS // width))
+            while count - start >= size:
+                sql = self._inserts.get(size)
+                if sql is None:
+                    sql = self._inserts[size] = self._into + ", ".join([self._row] * size)
+                yield sql, list(chain.from_iterable(values[start : start + size]))
+                start += size
 
     def values(self, rows: list[dict], numbered: Callable[[str], str], instants: dict) -> list:
         """The rows' values as the driver takes them (one tuple per row): deferred ids and
@@ -346,11 +370,14 @@ def _row_id(key: str, value: Deferred) -> int:
 
 
 _PLANS: dict[tuple, _Plan] = {}
+_CHUNKS = (64, 16, 4, 1)  # rows an insert on SQLite (Plan.chunks), largest first
+_MAX_PARAMETERS = 32_700  # an SQLite statement's (SQLAlchemy's insertmanyvalues keeps to it)
 
 
 def _write(connection: Connection, statement, rows: list[dict], numbered, instants: dict) -> int:
     """Write ``rows`` with ``statement`` (an insert, or the heads' move) in one go: COPY
-    (inserts on PostgreSQL) or the driver's ``executemany``; how many rows it changed."""
+    (inserts on PostgreSQL), inserts of many rows each (SQLite, :meth:`_Plan.chunks`) or
+    the driver's ``executemany``; how many rows it changed."""
     changed = 0
     by_keys: dict[tuple[str, ...], list[dict]] = {}
     for row in rows:
@@ -387,6 +414,10 @@ def _write(connection: Connection, statement, rows: list[dict], numbered, instan
                 ]
                 cursor.executemany(plan.sql, named)
                 changed += cursor.rowcount
+            elif statement.is_insert:
+                for sql, parameters in plan.chunks(plan.values(same, numbered, instants)):
+                    cursor.execute(sql, parameters)
+                changed += len(same)
             else:
                 cursor.executemany(plan.sql, plan.values(same, numbered, instants))
                 changed += cursor.rowcount
