@@ -47,6 +47,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from functools import cache
 from itertools import chain
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection, func, select, text
@@ -184,8 +185,23 @@ class Recorder:
                 raise StaleBatch(f"a placeholder of another batch: {match.group(0)}")
             return final[int(match.group(2))]
 
+        # each placeholder of this batch → its number
+        numbers = {f"{_OPEN}{token}.{n}{_CLOSE}": value for n, value in enumerate(final)}
+
         def numbered(text: str) -> str:
-            return _PLACEHOLDER.sub(number, text)
+            # the common cases at once: a text that is one placeholder of this batch, or
+            # holds one (and no other ⟦); anything else through the pattern
+            whole = numbers.get(text)
+            if whole is not None:
+                return whole
+            start = text.find(_OPEN)
+            if start < 0:
+                return text
+            end = text.find(_CLOSE, start) + 1
+            value = numbers.get(text[start:end])
+            if value is None or _OPEN in text[end:]:
+                return _PLACEHOLDER.sub(number, text)
+            return text[:start] + value + text[end:]
 
         groups: dict[Any, list[tuple[dict, Deferred | None]]] = {}
         instants: dict = {}  # each instant converted once (see _Plan)
@@ -301,6 +317,7 @@ class _Plan:
             if key in compiled.binds
         ]
         self.names = [key for key, _, _ in self.order]
+        self._get = _getter(self.names)
         quote = dialect.identifier_preparer.quote
         self.copy = (
             f"COPY {quote(statement.table.name)} ({', '.join(map(quote, self.names))}) FROM STDIN"
@@ -332,10 +349,11 @@ class _Plan:
         """The rows' values as the driver takes them (one tuple per row): deferred ids and
         placeholders replaced, then converted as SQLAlchemy would. Column by column: a
         column's types are looked at once, and only the kinds of value it holds are
-        visited again."""
-        columns = []
-        for key, process, instant in self.order:
-            column = [row[key] for row in rows]
+        visited again; an instant's value depends on nothing else, so each instant is
+        converted once (``instants``: instant → value)."""
+        columns: list = list(zip(*map(self._get, rows), strict=True))
+        for index, (key, process, instant) in enumerate(self.order):
+            column = columns[index]
             kinds = set(map(type, column))
             if Deferred in kinds:
                 column = [
@@ -349,18 +367,22 @@ class _Plan:
                     for value in column
                 ]
             if process is not None:
-                if instant:  # an instant's value depends on nothing else: converted once
-                    converted = []
-                    for value in column:
-                        value_ = instants.get(value, _MISSING)
-                        if value_ is _MISSING:
-                            value_ = instants[value] = process(value)
-                        converted.append(value_)
-                    column = converted
+                if instant:
+                    for value in set(column).difference(instants):
+                        instants[value] = process(value)
+                    column = list(map(instants.__getitem__, column))
                 else:
                     column = list(map(process, column))
-            columns.append(column)
+            columns[index] = column
         return list(zip(*columns, strict=True))
+
+
+def _getter(keys: list[str]) -> Callable[[dict], tuple]:
+    """A row's values of ``keys``, as a tuple in that order."""
+    if len(keys) == 1:
+        key = keys[0]
+        return lambda row: (row[key],)
+    return itemgetter(*keys)
 
 
 def _row_id(key: str, value: Deferred) -> int:
