@@ -401,9 +401,13 @@ def _write(connection: Connection, statement, rows: list[dict], numbered, instan
     (inserts on PostgreSQL), inserts of many rows each (SQLite, :meth:`_Plan.chunks`) or
     the driver's ``executemany``; how many rows it changed."""
     changed = 0
+    shapes = set(map(tuple, rows))  # the rows' keys: nearly always one set
     by_keys: dict[tuple[str, ...], list[dict]] = {}
-    for row in rows:
-        by_keys.setdefault(tuple(row), []).append(row)
+    if len(shapes) == 1:
+        by_keys[shapes.pop()] = rows
+    else:
+        for row in rows:
+            by_keys.setdefault(tuple(row), []).append(row)
     dialect = connection.dialect
     for keys, same in by_keys.items():
         plan = _PLANS.get((dialect.name, statement, keys))
@@ -541,10 +545,12 @@ class BatchBook(StoreBook):
         self._issued: dict[str, Any] = {}  # document number (placeholder) → deferred id
 
     def subscription(self, sub_id: str) -> Subscription | None:
-        if sub_id not in self._subs:
-            row = self._states.pop(sub_id, None)
-            if row is not None:
-                self._subs[sub_id] = (row.id, row.version, codec.decode(row.state))
+        kept = self._subs.get(sub_id)  # (row id, version, subscription)
+        if kept is not None:
+            return kept[2]
+        row = self._states.pop(sub_id, None)
+        if row is not None:
+            self._subs[sub_id] = (row.id, row.version, codec.decode(row.state))
         return super().subscription(sub_id)  # one not in the batch: SlowPath
 
     def next_number(self, series: str) -> str:
