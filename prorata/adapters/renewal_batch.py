@@ -327,27 +327,41 @@ class _Plan:
             f"INSERT INTO {quote(statement.table.name)} ({', '.join(map(quote, self.names))}) "
             "VALUES "
         )
-        self._row = f"({', '.join('?' * len(self.names))})"
-        self._inserts: dict[int, str] = {}
+        self._texts: dict[tuple[int, frozenset[int]], str] = {}
 
-    def chunks(self, values: list[tuple]) -> Iterator[tuple[str, list]]:
-        """SQLite: ``values`` (rows in order) as inserts of several rows each, with their
-        parameters: sizes of :data:`_CHUNKS` only, so that the driver's statement cache
-        keeps the few texts; none has more than :data:`_MAX_PARAMETERS` parameters."""
-        width = max(len(self.names), 1)
-        start, count = 0, len(values)
+    def chunks(self, columns: list) -> Iterator[tuple[str, list]]:
+        """SQLite: the rows of ``columns`` (:meth:`columns`), in order, as inserts of several
+        rows each, with their parameters. A column that is None in every row is written as
+        ``NULL`` in the text, not bound (the driver adapts every None it binds, through
+        a lookup of adapters and two of attributes). Sizes of :data:`_CHUNKS` only, so
+        that the driver's statement cache keeps the few texts; none has more than
+        :data:`_MAX_PARAMETERS` parameters."""
+        count = len(columns[0]) if columns else 0
+        nulls = frozenset(n for n, column in enumerate(columns) if column.count(None) == count)
+        if len(nulls) == len(columns):
+            nulls = frozenset()
+        bound = [column for n, column in enumerate(columns) if n not in nulls]
+        values = list(zip(*bound, strict=True))
+        width = max(len(columns) - len(nulls), 1)
+        start = 0
         for size in _CHUNKS:
             size = max(1, min(size, _MAX_PARAMETERS // width))
             while count - start >= size:
-                sql = self._inserts.get(size)
+                sql = self._texts.get((size, nulls))
                 if sql is None:
-                    sql = self._inserts[size] = self._into + ", ".join([self._row] * size)
+                    row = ", ".join("NULL" if n in nulls else "?" for n in range(len(columns)))
+                    sql = self._texts[size, nulls] = self._into + ", ".join([f"({row})"] * size)
                 yield sql, list(chain.from_iterable(values[start : start + size]))
                 start += size
 
     def values(self, rows: list[dict], numbered: Callable[[str], str], instants: dict) -> list:
-        """The rows' values as the driver takes them (one tuple per row): deferred ids and
-        placeholders replaced, then converted as SQLAlchemy would. Column by column: a
+        """The rows' values as the driver takes them, one tuple per row (see :meth:`columns`)."""
+        return list(zip(*self.columns(rows, numbered, instants), strict=True))
+
+    def columns(self, rows: list[dict], numbered: Callable[[str], str], instants: dict) -> list:
+        """The rows' values as the driver takes them, one sequence per column (in
+        ``names``' order): deferred ids and placeholders replaced, then converted as
+        SQLAlchemy would. Column by column: a
         column's types are looked at once, and only the kinds of value it holds are
         visited again; an instant's value depends on nothing else, so each instant is
         converted once (``instants``: instant → value)."""
@@ -374,7 +388,7 @@ class _Plan:
                 else:
                     column = list(map(process, column))
             columns[index] = column
-        return list(zip(*columns, strict=True))
+        return columns
 
 
 def _getter(keys: list[str]) -> Callable[[dict], tuple]:
@@ -441,7 +455,7 @@ def _write(connection: Connection, statement, rows: list[dict], numbered, instan
                 cursor.executemany(plan.sql, named)
                 changed += cursor.rowcount
             elif statement.is_insert:
-                for sql, parameters in plan.chunks(plan.values(same, numbered, instants)):
+                for sql, parameters in plan.chunks(plan.columns(same, numbered, instants)):
                     cursor.execute(sql, parameters)
                 changed += len(same)
             else:
