@@ -115,7 +115,10 @@ class Recorder:
 
     def _reset(self) -> None:
         self._token = uuid.uuid4().hex[:12]
-        self.calls: list[tuple[Any, dict, Deferred | None]] = []
+        # each statement's rows kept, statements in the order their first row kept came: a
+        # row, or (row, its deferred id) for an insert that returns its row id
+        self.kept: dict[Any, list] = {}
+        self.calls: list = []  # the statement of each row kept, in order (see discard)
         self.numbers: list[tuple[int, str]] = []  # (tenant, series) of each placeholder
         self._undo: list[tuple[dict, Any, Any]] = []  # (mapping, key, previous value)
 
@@ -127,19 +130,25 @@ class Recorder:
         if parameters is None:
             raise SlowPath("a statement without parameters")
         if kind is _ROWS and type(parameters) is dict:  # the most common: one row kept
-            self.calls.append((statement, parameters, None))
+            kept = self.kept.get(statement)
+            if kept is None:
+                kept = self.kept[statement] = []
+            kept.append(parameters)
+            self.calls.append(statement)
             return _KEPT
         rows = [parameters] if type(parameters) is dict else parameters
         if kind is _LEDGER:  # the credit the next renewals of these accounts see
             for row in rows:
                 self._credit(row["account_id"], row["currency"], row["amount_minor"])
         if kind is not _RETURNS:
-            self.calls.extend([(statement, row, None) for row in rows])
+            self.kept.setdefault(statement, []).extend(rows)
+            self.calls.extend([statement] * len(rows))
             return _KEPT
         if len(rows) != 1:
             raise SlowPath("an insert of many rows with RETURNING")
         deferred = Deferred()
-        self.calls.append((statement, rows[0], deferred))
+        self.kept.setdefault(statement, []).append((rows[0], deferred))
+        self.calls.append(statement)
         return _Kept(deferred)
 
     def _credit(self, account_id: int, currency: str, minor: int) -> None:
@@ -163,7 +172,11 @@ class Recorder:
     def discard(self, mark: tuple[int, int, int]) -> None:
         """Forget everything kept since ``mark``."""
         calls, numbers, undo = mark
+        for statement in self.calls[calls:]:
+            self.kept[statement].pop()
         del self.calls[calls:]
+        for statement in [statement for statement, kept in self.kept.items() if not kept]:
+            del self.kept[statement]  # its first row kept comes later, if any
         del self.numbers[numbers:]
         while len(self._undo) > undo:
             mapping, key, previous = self._undo.pop()
@@ -203,18 +216,17 @@ class Recorder:
                 return _PLACEHOLDER.sub(number, text)
             return text[:start] + value + text[end:]
 
-        groups: dict[Any, list[tuple[dict, Deferred | None]]] = {}
         instants: dict = {}  # each instant converted once (see _Plan)
-        for statement, row, deferred in self.calls:
-            groups.setdefault(statement, []).append((row, deferred))
-        for statement, kept in groups.items():
+        for statement, kept in self.kept.items():
+            if not kept:  # an empty list of rows was kept
+                continue
             if statement._returning:  # the row ids are taken first, and written with the rows
                 ids = _new_ids(connection, statement.table, len(kept))
                 for (_, deferred), row_id in zip(kept, ids, strict=True):
                     deferred.value = row_id
                 rows = [{**row, "id": deferred.value} for row, deferred in kept]
             else:
-                rows = [row for row, _ in kept]
+                rows = kept
             if statement is _MOVE_HEAD:
                 rows = _moves(rows)
                 moved = _write(connection, statement, rows, numbered, instants)
