@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import namedtuple
 from collections.abc import Iterable
-from functools import cache
+from functools import cache, partial
 from typing import Any
 
 import orjson
@@ -80,8 +80,8 @@ def records(result) -> list[Any]:
     record = _RECORDS.get(keys)
     if record is None:
         record = _RECORDS[keys] = namedtuple("Record", keys)
-    make = record._make
-    return [make(row) for row in result.all()]
+    # what ``record._make`` does, without its Python frame a row (a row has every field)
+    return list(map(partial(tuple.__new__, record), result.all()))
 
 
 class Batch:

@@ -1,5 +1,6 @@
 """Renewals in batches: the store's own writes, kept while a batch is computed, then
-written with one COPY (PostgreSQL) or ``executemany`` (SQLite) per statement.
+written with one COPY (PostgreSQL) or a few inserts of many rows each (SQLite) per
+statement.
 
 The bill run renews a batch of subscriptions with the same code as one subscription at a
 time (:class:`~prorata.services.billing.Billing` over a
@@ -42,9 +43,11 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from functools import cache
+from itertools import chain
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection, func, select, text
@@ -112,7 +115,10 @@ class Recorder:
 
     def _reset(self) -> None:
         self._token = uuid.uuid4().hex[:12]
-        self.calls: list[tuple[Any, dict, Deferred | None]] = []
+        # each statement's rows kept, statements in the order their first row kept came: a
+        # row, or (row, its deferred id) for an insert that returns its row id
+        self.kept: dict[Any, list] = {}
+        self.calls: list = []  # the statement of each row kept, in order (see discard)
         self.numbers: list[tuple[int, str]] = []  # (tenant, series) of each placeholder
         self._undo: list[tuple[dict, Any, Any]] = []  # (mapping, key, previous value)
 
@@ -124,19 +130,25 @@ class Recorder:
         if parameters is None:
             raise SlowPath("a statement without parameters")
         if kind is _ROWS and type(parameters) is dict:  # the most common: one row kept
-            self.calls.append((statement, parameters, None))
+            kept = self.kept.get(statement)
+            if kept is None:
+                kept = self.kept[statement] = []
+            kept.append(parameters)
+            self.calls.append(statement)
             return _KEPT
         rows = [parameters] if type(parameters) is dict else parameters
         if kind is _LEDGER:  # the credit the next renewals of these accounts see
             for row in rows:
                 self._credit(row["account_id"], row["currency"], row["amount_minor"])
         if kind is not _RETURNS:
-            self.calls.extend([(statement, row, None) for row in rows])
+            self.kept.setdefault(statement, []).extend(rows)
+            self.calls.extend([statement] * len(rows))
             return _KEPT
         if len(rows) != 1:
             raise SlowPath("an insert of many rows with RETURNING")
         deferred = Deferred()
-        self.calls.append((statement, rows[0], deferred))
+        self.kept.setdefault(statement, []).append((rows[0], deferred))
+        self.calls.append(statement)
         return _Kept(deferred)
 
     def _credit(self, account_id: int, currency: str, minor: int) -> None:
@@ -160,7 +172,11 @@ class Recorder:
     def discard(self, mark: tuple[int, int, int]) -> None:
         """Forget everything kept since ``mark``."""
         calls, numbers, undo = mark
+        for statement in self.calls[calls:]:
+            self.kept[statement].pop()
         del self.calls[calls:]
+        for statement in [statement for statement, kept in self.kept.items() if not kept]:
+            del self.kept[statement]  # its first row kept comes later, if any
         del self.numbers[numbers:]
         while len(self._undo) > undo:
             mapping, key, previous = self._undo.pop()
@@ -182,21 +198,35 @@ class Recorder:
                 raise StaleBatch(f"a placeholder of another batch: {match.group(0)}")
             return final[int(match.group(2))]
 
-        def numbered(text: str) -> str:
-            return _PLACEHOLDER.sub(number, text)
+        # each placeholder of this batch → its number
+        numbers = {f"{_OPEN}{token}.{n}{_CLOSE}": value for n, value in enumerate(final)}
 
-        groups: dict[Any, list[tuple[dict, Deferred | None]]] = {}
+        def numbered(text: str) -> str:
+            # the common cases at once: a text that is one placeholder of this batch, or
+            # holds one (and no other ⟦); anything else through the pattern
+            whole = numbers.get(text)
+            if whole is not None:
+                return whole
+            start = text.find(_OPEN)
+            if start < 0:
+                return text
+            end = text.find(_CLOSE, start) + 1
+            value = numbers.get(text[start:end])
+            if value is None or _OPEN in text[end:]:
+                return _PLACEHOLDER.sub(number, text)
+            return text[:start] + value + text[end:]
+
         instants: dict = {}  # each instant converted once (see _Plan)
-        for statement, row, deferred in self.calls:
-            groups.setdefault(statement, []).append((row, deferred))
-        for statement, kept in groups.items():
+        for statement, kept in self.kept.items():
+            if not kept:  # an empty list of rows was kept
+                continue
             if statement._returning:  # the row ids are taken first, and written with the rows
                 ids = _new_ids(connection, statement.table, len(kept))
                 for (_, deferred), row_id in zip(kept, ids, strict=True):
                     deferred.value = row_id
                 rows = [{**row, "id": deferred.value} for row, deferred in kept]
             else:
-                rows = [row for row, _ in kept]
+                rows = kept
             if statement is _MOVE_HEAD:
                 rows = _moves(rows)
                 moved = _write(connection, statement, rows, numbered, instants)
@@ -299,19 +329,57 @@ class _Plan:
             if key in compiled.binds
         ]
         self.names = [key for key, _, _ in self.order]
+        self._get = _getter(self.names)
         quote = dialect.identifier_preparer.quote
         self.copy = (
             f"COPY {quote(statement.table.name)} ({', '.join(map(quote, self.names))}) FROM STDIN"
         )
+        # SQLite: an insert of several rows, ``INSERT … VALUES (…), (…)`` (see chunks)
+        self._into = (
+            f"INSERT INTO {quote(statement.table.name)} ({', '.join(map(quote, self.names))}) "
+            "VALUES "
+        )
+        self._texts: dict[tuple[int, frozenset[int]], str] = {}
+
+    def chunks(self, columns: list) -> Iterator[tuple[str, list]]:
+        """SQLite: the rows of ``columns`` (:meth:`columns`), in order, as inserts of several
+        rows each, with their parameters. A column that is None in every row is written as
+        ``NULL`` in the text, not bound (the driver adapts every None it binds, through
+        a lookup of adapters and two of attributes). Sizes of :data:`_CHUNKS` only, so
+        that the driver's statement cache keeps the few texts; none has more than
+        :data:`_MAX_PARAMETERS` parameters."""
+        count = len(columns[0]) if columns else 0
+        nulls = frozenset(n for n, column in enumerate(columns) if column.count(None) == count)
+        if len(nulls) == len(columns):
+            nulls = frozenset()
+        bound = [column for n, column in enumerate(columns) if n not in nulls]
+        values = list(zip(*bound, strict=True))
+        width = max(len(columns) - len(nulls), 1)
+        start = 0
+        for size in _CHUNKS:
+            size = max(1, min(size, _MAX_PARAMETERS // width))
+            while count - start >= size:
+                sql = self._texts.get((size, nulls))
+                if sql is None:
+                    row = ", ".join("NULL" if n in nulls else "?" for n in range(len(columns)))
+                    sql = self._texts[size, nulls] = self._into + ", ".join([f"({row})"] * size)
+                yield sql, list(chain.from_iterable(values[start : start + size]))
+                start += size
 
     def values(self, rows: list[dict], numbered: Callable[[str], str], instants: dict) -> list:
-        """The rows' values as the driver takes them (one tuple per row): deferred ids and
-        placeholders replaced, then converted as SQLAlchemy would. Column by column: a
+        """The rows' values as the driver takes them, one tuple per row (see :meth:`columns`)."""
+        return list(zip(*self.columns(rows, numbered, instants), strict=True))
+
+    def columns(self, rows: list[dict], numbered: Callable[[str], str], instants: dict) -> list:
+        """The rows' values as the driver takes them, one sequence per column (in
+        ``names``' order): deferred ids and placeholders replaced, then converted as
+        SQLAlchemy would. Column by column: a
         column's types are looked at once, and only the kinds of value it holds are
-        visited again."""
-        columns = []
-        for key, process, instant in self.order:
-            column = [row[key] for row in rows]
+        visited again; an instant's value depends on nothing else, so each instant is
+        converted once (``instants``: instant → value)."""
+        columns: list = list(zip(*map(self._get, rows), strict=True))
+        for index, (key, process, instant) in enumerate(self.order):
+            column = columns[index]
             kinds = set(map(type, column))
             if Deferred in kinds:
                 column = [
@@ -325,18 +393,22 @@ class _Plan:
                     for value in column
                 ]
             if process is not None:
-                if instant:  # an instant's value depends on nothing else: converted once
-                    converted = []
-                    for value in column:
-                        value_ = instants.get(value, _MISSING)
-                        if value_ is _MISSING:
-                            value_ = instants[value] = process(value)
-                        converted.append(value_)
-                    column = converted
+                if instant:
+                    for value in set(column).difference(instants):
+                        instants[value] = process(value)
+                    column = list(map(instants.__getitem__, column))
                 else:
                     column = list(map(process, column))
-            columns.append(column)
-        return list(zip(*columns, strict=True))
+            columns[index] = column
+        return columns
+
+
+def _getter(keys: list[str]) -> Callable[[dict], tuple]:
+    """A row's values of ``keys``, as a tuple in that order."""
+    if len(keys) == 1:
+        key = keys[0]
+        return lambda row: (row[key],)
+    return itemgetter(*keys)
 
 
 def _row_id(key: str, value: Deferred) -> int:
@@ -346,15 +418,22 @@ def _row_id(key: str, value: Deferred) -> int:
 
 
 _PLANS: dict[tuple, _Plan] = {}
+_CHUNKS = (64, 16, 4, 1)  # rows an insert on SQLite (Plan.chunks), largest first
+_MAX_PARAMETERS = 32_700  # an SQLite statement's (SQLAlchemy's insertmanyvalues keeps to it)
 
 
 def _write(connection: Connection, statement, rows: list[dict], numbered, instants: dict) -> int:
     """Write ``rows`` with ``statement`` (an insert, or the heads' move) in one go: COPY
-    (inserts on PostgreSQL) or the driver's ``executemany``; how many rows it changed."""
+    (inserts on PostgreSQL), inserts of many rows each (SQLite, :meth:`_Plan.chunks`) or
+    the driver's ``executemany``; how many rows it changed."""
     changed = 0
+    shapes = set(map(tuple, rows))  # the rows' keys: nearly always one set
     by_keys: dict[tuple[str, ...], list[dict]] = {}
-    for row in rows:
-        by_keys.setdefault(tuple(row), []).append(row)
+    if len(shapes) == 1:
+        by_keys[shapes.pop()] = rows
+    else:
+        for row in rows:
+            by_keys.setdefault(tuple(row), []).append(row)
     dialect = connection.dialect
     for keys, same in by_keys.items():
         plan = _PLANS.get((dialect.name, statement, keys))
@@ -387,6 +466,10 @@ def _write(connection: Connection, statement, rows: list[dict], numbered, instan
                 ]
                 cursor.executemany(plan.sql, named)
                 changed += cursor.rowcount
+            elif statement.is_insert:
+                for sql, parameters in plan.chunks(plan.columns(same, numbered, instants)):
+                    cursor.execute(sql, parameters)
+                changed += len(same)
             else:
                 cursor.executemany(plan.sql, plan.values(same, numbered, instants))
                 changed += cursor.rowcount
@@ -488,10 +571,12 @@ class BatchBook(StoreBook):
         self._issued: dict[str, Any] = {}  # document number (placeholder) → deferred id
 
     def subscription(self, sub_id: str) -> Subscription | None:
-        if sub_id not in self._subs:
-            row = self._states.pop(sub_id, None)
-            if row is not None:
-                self._subs[sub_id] = (row.id, row.version, codec.decode(row.state))
+        kept = self._subs.get(sub_id)  # (row id, version, subscription)
+        if kept is not None:
+            return kept[2]
+        row = self._states.pop(sub_id, None)
+        if row is not None:
+            self._subs[sub_id] = (row.id, row.version, codec.decode(row.state))
         return super().subscription(sub_id)  # one not in the batch: SlowPath
 
     def next_number(self, series: str) -> str:
