@@ -34,8 +34,10 @@ from prorata.core.model import Cancel, Subscribe
 from prorata.core.policy import ChangeRule, Policy
 from prorata.core.proration import Pricing, billed_credit, change_instant, period_line
 from prorata.core.subscription import Item, Subscription, Term, charged_segments
+from prorata.core.values import quick_init
 
 
+@quick_init
 @dataclass(frozen=True)
 class Step:
     """The result of a lifecycle step: the new state and the lines it bills."""

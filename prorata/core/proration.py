@@ -26,9 +26,10 @@ from prorata.core.documents import Line
 from prorata.core.money import Money, round_amount
 from prorata.core.policy import Policy
 from prorata.core.subscription import Item, Segment
-from prorata.core.values import replaced
+from prorata.core.values import quick_init, replaced
 
 
+@quick_init
 @dataclass(frozen=True)
 class Pricing:
     """What a line needs to know beyond its terms: the policy, catalog, currency and locale."""

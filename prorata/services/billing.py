@@ -42,10 +42,11 @@ from prorata.core.documents import (
 from prorata.core.model import Account, Cancel, Change, Subscribe
 from prorata.core.money import Money, total
 from prorata.core.subscription import Awaiting, Subscription
-from prorata.core.values import replaced
+from prorata.core.values import quick_init, replaced
 from prorata.services.book import Ledger, Request, split_pending
 
 
+@quick_init
 @dataclass(frozen=True)
 class Outcome:
     """What an accepted action did.
