@@ -16,6 +16,7 @@ from functools import cache
 from typing import Any, TypeVar
 
 V = TypeVar("V")
+_set = object.__setattr__  # a frozen dataclass refuses its own
 
 
 @cache
@@ -34,9 +35,9 @@ def replaced(value: V, /, **changes: Any) -> V:
     if names is None or not names.issuperset(changes):
         return dataclasses.replace(value, **changes)  # its own checks and errors
     copy = object.__new__(type(value))
-    fields = copy.__dict__
-    fields.update(value.__dict__)
+    fields = value.__dict__.copy()
     fields.update(changes)
+    _set(copy, "__dict__", fields)
     return copy
 
 
