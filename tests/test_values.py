@@ -51,3 +51,32 @@ def test_names_that_are_not_fields_are_refused_and_checks_still_run():
     schedule = Schedule(datetime(2024, 1, 1, tzinfo=UTC), PeriodUnit.MONTHLY, 1)
     with pytest.raises(ValueError, match="timezone-aware"):
         replaced(schedule, anchor=datetime(2024, 1, 1))
+
+
+def test_quick_init_makes_what_the_dataclass_init_makes():
+    for value in _values():
+        cls = type(value)
+        args = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+        made = cls(**args)
+        assert made == value and made.__dict__ == value.__dict__
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            made.__setattr__(dataclasses.fields(value)[0].name, None)
+
+
+def test_quick_init_keeps_defaults_and_refuses_what_it_would_change():
+    from prorata.core.documents import Line
+    from prorata.core.values import quick_init
+
+    line = Line("recurring", "Pro × 1", "s1", "pro", 1, Money(Decimal("1.00"), "EUR"))
+    assert (line.start, line.fraction, line.explanation) == (None, None, "")
+    with pytest.raises(TypeError):
+        Line("recurring")
+    with pytest.raises(TypeError):
+        quick_init(Money)  # __post_init__
+
+    @dataclasses.dataclass(frozen=True)
+    class Listed:
+        items: list = dataclasses.field(default_factory=list)
+
+    with pytest.raises(TypeError):
+        quick_init(Listed)

@@ -87,26 +87,26 @@ def encoders(
         parts = [f'"$": {tag!r}']
         for field in dataclasses.fields(cls):
             kinds, optional = _kinds(hints[field.name])
-            x = f"f[{field.name!r}]"
-            fast = expression(kinds[0], x) if len(kinds) == 1 else None
+            # the field is read once, into x, where its expression first looks at it
+            read = f"(x := f[{field.name!r}])"
+            fast = expression(kinds[0], "x") if len(kinds) == 1 else None
             if fast is None:
-                parts.append(f"{field.name!r}: to_plain({x})")
+                parts.append(f"{field.name!r}: to_plain(f[{field.name!r}])")
                 continue
             kind = kinds[0]
-            if _tuple_of(kind) is not None:
-                test = f"type({x}) is tuple"
-            else:
-                test = f"type({x}) is {out.name(kind, 'k')}"
-            if fast == x:  # plain: None is written as it is too
-                test = f"{x} is None or {test}" if optional else test
-                parts.append(f"{field.name!r}: {x} if {test} else to_plain({x})")
+            kind_name = "tuple" if _tuple_of(kind) is not None else out.name(kind, "k")
+            if fast == "x":  # plain: None is written as it is too
+                test = f"{read} is None or type(x)" if optional else f"type({read})"
+                parts.append(f"{field.name!r}: x if {test} is {kind_name} else to_plain(x)")
             elif optional:
                 parts.append(
-                    f"{field.name!r}: None if {x} is None else "
-                    f"({fast} if {test} else to_plain({x}))"
+                    f"{field.name!r}: None if {read} is None else "
+                    f"({fast} if type(x) is {kind_name} else to_plain(x))"
                 )
             else:
-                parts.append(f"{field.name!r}: {fast} if {test} else to_plain({x})")
+                parts.append(
+                    f"{field.name!r}: {fast} if type({read}) is {kind_name} else to_plain(x)"
+                )
         out.lines.append("    return {" + ", ".join(parts) + "}")
     scope = out.build()
     return {cls: scope[f"encode_{tag}"] for tag, cls in classes.items()}

@@ -188,6 +188,8 @@ def effective_policy(ctx: Context, items: tuple[Item, ...], change: Change | Non
     change's own proration overrides."""
     plan = ctx.catalog.plan(items[0].plan)
     product = ctx.catalog.products[plan.product]
+    if not product.policy and not plan.policy and (change is None or not change.proration):
+        return ctx.policy  # no override: what with_overrides gives back unchanged
     layers = [product.policy, plan.policy]
     if change is not None and change.proration:
         layers.append({"proration": dict(change.proration)})

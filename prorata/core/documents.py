@@ -33,8 +33,10 @@ from fractions import Fraction
 from prorata.core import wording
 from prorata.core.model import Account
 from prorata.core.money import Money, round_amount, total
+from prorata.core.values import quick_init
 
 
+@quick_init
 @dataclass(frozen=True)
 class Line:
     # recurring | proration_charge | proration_credit | proration | used_time (part of a
@@ -55,6 +57,7 @@ class Line:
         return replace(self, amount=-self.amount)
 
 
+@quick_init
 @dataclass(frozen=True)
 class Invoice:
     number: str
@@ -78,6 +81,7 @@ class Invoice:
         return replace(self, status="void")
 
 
+@quick_init
 @dataclass(frozen=True)
 class CreditNote:
     number: str
@@ -96,6 +100,7 @@ class CreditNote:
 Document = Invoice | CreditNote
 
 
+@quick_init
 @dataclass(frozen=True)
 class LedgerEntry:
     """One movement of an account's credit: positive adds credit, negative consumes it."""

@@ -34,8 +34,10 @@ from prorata.core.model import Cancel, Subscribe
 from prorata.core.policy import ChangeRule, Policy
 from prorata.core.proration import Pricing, billed_credit, change_instant, period_line
 from prorata.core.subscription import Item, Subscription, Term, charged_segments
+from prorata.core.values import quick_init, replaced
 
 
+@quick_init
 @dataclass(frozen=True)
 class Step:
     """The result of a lifecycle step: the new state and the lines it bills."""
@@ -186,10 +188,18 @@ def _advance(ctx: Context, sub: Subscription, at: datetime) -> Step:
     used = _bill_used(ctx, sub, at)
     if sub.accrued_from is not None:
         sub = sub.evolve(accrued_from=at)
-    for scheduled in [s for s in sub.scheduled if s.effective_at <= at]:
-        sub = _apply_scheduled(ctx, sub, scheduled, at)
-    sub = sub.evolve(scheduled=tuple(s for s in sub.scheduled if s.effective_at > at))
+    # setting aside the scheduled changes done is a version of its own; with none
+    # scheduled it changes nothing else, and is counted in the renewed state's version
+    unset = 0
+    if sub.scheduled:
+        for scheduled in [s for s in sub.scheduled if s.effective_at <= at]:
+            sub = _apply_scheduled(ctx, sub, scheduled, at)
+        sub = sub.evolve(scheduled=tuple(s for s in sub.scheduled if s.effective_at > at))
+    else:
+        unset = 1
     if sub.term is not None and at >= sub.term.end:
+        if unset:
+            sub, unset = sub.evolve(), 0
         if not sub.term.auto_renew:
             ended = _end(ctx, sub, at, "expired")
             return replace(ended, lines=(*used, *ended.lines))
@@ -202,7 +212,9 @@ def _advance(ctx: Context, sub: Subscription, at: datetime) -> Step:
     span = (at, period[1])
     advance = _bill_period(ctx, sub, span, period)
     lines = [*sub.pending_lines, *used, *advance]  # earliest first
-    renewed = sub.evolve(
+    renewed = replaced(
+        sub,
+        versions=sub.versions + 1 + unset,
         period_start=span[0],
         period_end=span[1],
         pending_lines=(),

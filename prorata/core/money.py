@@ -76,7 +76,10 @@ def round_amount(value: Decimal, currency: str, rounding: str = "half_up") -> Mo
         mode = ROUNDING_MODES[rounding]
     except KeyError as exc:
         raise ValueError(f"unknown rounding {rounding!r}: expected half_up or half_even") from exc
-    return Money(value.quantize(minor_unit(currency), rounding=mode), currency)
+    amount = value.quantize(minor_unit(currency), rounding=mode)
+    if not amount.is_finite():
+        return Money(amount, currency)  # refused there
+    return Money._exact(amount, currency)  # quantized: the currency's digits already
 
 
 @dataclass(frozen=True, order=False)
@@ -115,8 +118,9 @@ class Money:
         if amount.is_zero():
             amount = amount.copy_abs()
         money = object.__new__(cls)
-        money.__dict__["amount"] = amount
-        money.__dict__["currency"] = currency
+        fields = money.__dict__
+        fields["amount"] = amount
+        fields["currency"] = currency
         return money
 
     @classmethod
@@ -151,11 +155,13 @@ class Money:
             raise CurrencyError(f"cannot mix {self.currency} and {other.currency}")
 
     def __add__(self, other: Money) -> Money:
-        self._check(other)
+        if type(other) is not Money or other.currency != self.currency:
+            self._check(other)
         return Money._exact(_EXACT.add(self.amount, other.amount), self.currency)
 
     def __sub__(self, other: Money) -> Money:
-        self._check(other)
+        if type(other) is not Money or other.currency != self.currency:
+            self._check(other)
         return Money._exact(_EXACT.subtract(self.amount, other.amount), self.currency)
 
     def __neg__(self) -> Money:
@@ -181,18 +187,19 @@ class Money:
         return self.amount >= other.amount
 
     def __bool__(self) -> bool:
-        return self.amount != 0
+        return self.amount != _DECIMAL_ZERO
 
     @property
     def is_negative(self) -> bool:
-        return self.amount < 0
+        return self.amount < _DECIMAL_ZERO
 
     @property
     def is_positive(self) -> bool:
-        return self.amount > 0
+        return self.amount > _DECIMAL_ZERO
 
 
 _ZEROS: dict[str, Money] = {}
+_DECIMAL_ZERO = Decimal(0)  # compared with as it is (an int is converted at every compare)
 _SCALES = tuple(Decimal(10) ** digits for digits in range(10))  # 10 ** the currency's digits
 
 

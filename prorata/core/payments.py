@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from prorata.core.money import Money
+from prorata.core.values import quick_init
 
 # a gateway's answers, and ``no_payment_method``: a retry found nothing on file to charge
 OUTCOMES = (
@@ -80,6 +81,7 @@ class Payment:
         return self.status == "succeeded"
 
 
+@quick_init
 @dataclass(frozen=True)
 class Collection:
     """The automatic collection of one invoice by the account's payment method."""

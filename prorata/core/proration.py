@@ -26,9 +26,10 @@ from prorata.core.documents import Line
 from prorata.core.money import Money, round_amount
 from prorata.core.policy import Policy
 from prorata.core.subscription import Item, Segment
-from prorata.core.values import replaced
+from prorata.core.values import quick_init, replaced
 
 
+@quick_init
 @dataclass(frozen=True)
 class Pricing:
     """What a line needs to know beyond its terms: the policy, catalog, currency and locale."""
@@ -79,6 +80,9 @@ def unit_total(plan: Plan, quantity: int) -> Decimal:
     return plan.price * quantity if plan.per_unit else plan.price
 
 
+_WHOLE = Fraction(1)  # the ratio of a whole period (a Fraction is immutable: one will do)
+
+
 def period_line(
     kind: str,
     subscription: str,
@@ -94,11 +98,11 @@ def period_line(
     """A line for ``item`` over ``span`` of ``period``; ``value`` replaces the full-period price."""
     plan = pricing.catalog.plan(item.plan)
     full = unit_total(plan, item.quantity) if value is None else value
-    ratio = Fraction(1) if span == period else ratio_for(span, period, pricing)
+    ratio = _WHOLE if span == period else ratio_for(span, period, pricing)
     amount = pricing.amount(Decimal(full) * ratio.numerator / ratio.denominator * sign)
     shown_qty = item.quantity if quantity is None else quantity
     explanation = ""
-    if ratio != 1:
+    if ratio is not _WHOLE and ratio != 1:
         explanation = wording.explain_proration(
             locale=pricing.locale,
             currency=pricing.currency,

@@ -20,15 +20,17 @@ from datetime import datetime
 from prorata.core.calendar import PeriodUnit, Schedule
 from prorata.core.model import Change
 from prorata.core.money import Money
-from prorata.core.values import replaced
+from prorata.core.values import quick_init, replaced
 
 
+@quick_init
 @dataclass(frozen=True)
 class Item:
     plan: str
     quantity: int = 1
 
 
+@quick_init
 @dataclass(frozen=True)
 class Term:
     """The contract term: changes with notice are measured against ``end``."""
@@ -39,6 +41,7 @@ class Term:
     auto_renew: bool = True
 
 
+@quick_init
 @dataclass(frozen=True)
 class Segment:
     """An amount charged for one item over ``[start, end)`` on invoice ``document``."""
@@ -66,6 +69,7 @@ def charged_segments(lines, currency: str) -> tuple[Segment, ...]:
     )
 
 
+@quick_init
 @dataclass(frozen=True)
 class Scheduled:
     """A change or cancellation waiting for ``effective_at`` (end of term or of period)."""
@@ -75,6 +79,7 @@ class Scheduled:
     kind: str
 
 
+@quick_init
 @dataclass(frozen=True)
 class Awaiting:
     """A change billed on ``invoice`` that takes effect once that invoice is paid: ``target``
@@ -86,6 +91,7 @@ class Awaiting:
     kind: str
 
 
+@quick_init
 @dataclass(frozen=True)
 class Subscription:
     id: str

@@ -248,6 +248,7 @@ def role_name(role: str, locale: str) -> str:
     return _ROLE_NAMES[lang(locale)].get(role, role)
 
 
+@lru_cache(maxsize=4096, typed=True)  # a renewal words the same few lines again and again
 def line_description(kind: str, plan: str, quantity: int, locale: str) -> str:
     return _LINE_WORDS[lang(locale)][kind].format(plan=plan, qty=quantity)
 

@@ -42,10 +42,11 @@ from prorata.core.documents import (
 from prorata.core.model import Account, Cancel, Change, Subscribe
 from prorata.core.money import Money, total
 from prorata.core.subscription import Awaiting, Subscription
-from prorata.core.values import replaced
+from prorata.core.values import quick_init, replaced
 from prorata.services.book import Ledger, Request, split_pending
 
 
+@quick_init
 @dataclass(frozen=True)
 class Outcome:
     """What an accepted action did.
@@ -93,14 +94,21 @@ class Billing:
         subscription whose period ended before the bill run reached it); returns what each
         renewal did, in order."""
         outcomes = []
-        while (when := lifecycle.due_at(self._get(sub_id))) is not None and when <= until:
-            outcomes.append(self.renew(sub_id, when))
+        sub = self._get(sub_id)
+        while (when := lifecycle.due_at(sub)) is not None and when <= until:
+            outcome = self._renew(sub, when)
+            outcomes.append(outcome)
+            sub = outcome.subscription  # the state the renewal left
         return outcomes
 
     def renew(self, sub_id: str, when: datetime) -> Outcome:
         """What falls due for ``sub_id`` at ``when``: a change whose payment did not come is
         dropped (its invoice voided), then scheduled changes, end, renewal."""
-        sub = self._get(sub_id)
+        return self._renew(self._get(sub_id), when)
+
+    def _renew(self, sub: Subscription, when: datetime) -> Outcome:
+        """:meth:`renew` of ``sub``, the ledger's current state of its subscription."""
+        sub_id = sub.id
         step = lifecycle.advance(self.ctx, sub, when)
         voids = tuple(note for n in step.voids if (note := self._void(n, when)) is not None)
         docs = self._bill(step.subscription, step.lines, when, "renewal")
