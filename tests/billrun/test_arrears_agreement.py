@@ -17,7 +17,6 @@ import random
 import uuid
 from datetime import datetime, timedelta
 
-from prorata.adapters.tenants import add_account, create_tenant
 from prorata.core.model import Account, Cancel, Change, Subscribe, Undo
 from prorata.scenario.loader import parse_scenario
 from prorata.services.access import Principal
@@ -91,19 +90,9 @@ def test_bill_runs_renew_plans_paid_in_arrears_as_the_simulator_does(engine):
     renewal_invoices = {number for number in book.renewals.values() if number}
     assert any(doc.number not in renewal_invoices for doc in book.documents)
 
-    sc = parse_scenario(CATALOG)
-    with engine.begin() as connection:
-        tenant = create_tenant(
-            connection,
-            slug=f"arrears-{uuid.uuid4().hex[:10]}",
-            name="arrears",
-            currency="EUR",
-            timezone=world.ZONE.key,
-            catalog=sc.catalog,
-            policy=sc.policy,
-        )
-        for account in accounts:
-            add_account(connection, tenant, account)
+    plan = world.Plan(accounts, [], [])
+    slug = f"arrears-{uuid.uuid4().hex[:10]}"
+    tenant = world.new_tenant(engine, plan, slug, sc=parse_scenario(CATALOG))
     principal = Principal(tenant, kind="token")
     for run, (at, action) in enumerate(events):
         bill_runs_up_to([engine], at, run)

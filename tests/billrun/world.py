@@ -156,8 +156,10 @@ def _apply(billing: Billing, plan_: Plan) -> list[str]:
     return refused
 
 
-def new_tenant(engine: Engine, plan_: Plan, slug: str | None = None) -> int:
-    sc = scenario(plan_.currency)
+def new_tenant(engine: Engine, plan_: Plan, slug: str | None = None, sc=None) -> int:
+    """A new tenant with ``plan_``'s accounts, over ``sc``'s catalog and policy (default:
+    this module's scenario in ``plan_``'s currency); its id."""
+    sc = scenario(plan_.currency) if sc is None else sc
     with engine.begin() as connection:
         tenant = create_tenant(
             connection,
