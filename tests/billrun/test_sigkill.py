@@ -141,6 +141,7 @@ class Progress:
         for key, at in sorted(book.renewals, key=lambda pair: pair[1]):
             self.due.setdefault(key, []).append(at)
         self.invoiced = {pair for pair, number in book.renewals.items() if number is not None}
+        self.made = 0  # renewals made, as of the last check
 
     def check(self, engine) -> int:
         """Every subscription renewed for its first due instants only (none, some or all),
@@ -178,6 +179,7 @@ class Progress:
                 )
             ).scalar_one()
             connection.rollback()
+        self.made = sum(len(instants) for instants in made.values())
         renewed = 0
         for key, version in versions.items():
             done = made.get(key, [])
@@ -193,15 +195,17 @@ class Progress:
         return renewed
 
 
-def kill_window(delays, due: int, renewed: list[int], alive: float, run: int):
+def kill_window(delays, due: int, made: list[int], alive: float, run: int):
     """When to kill the next worker: ``delays`` (seconds after it is ready), shortened once
     the workers killed so far show that the kills left would outlast the renewals left (a
-    fast machine), so that every kill still lands in the middle of a bill run."""
+    fast machine), so that every kill still lands in the middle of a bill run. ``due`` and
+    ``made``: renewals (not subscriptions, which the bill run completes only once all
+    their instants are renewed, in due order: mostly at the end)."""
     low, high = delays
-    done = renewed[-1] if renewed else 0
+    done = made[-1] if made else 0
     if done and alive:
         seconds_left = (due - done) / (done / alive)
-        high = max(low / 2, min(high, seconds_left / (KILLS - run)))
+        high = max(low / 2, min(high, seconds_left / (KILLS - run + 1)))  # some left after the last
         low = min(low, high / 2)
     return low, high
 
@@ -222,12 +226,13 @@ def test_bill_run_survives_sigkill(db_url, engine, tmp_path):
     journal = Journal(journal_path)
     server = ForkServer(db_url, journal_path, tmp_path / "worker.err")
     delays = DELAYS[engine.dialect.name]
-    renewed_after_kill = []
+    renewed_after_kill, made_after_kill = [], []  # subscriptions, renewals
+    renewals = len(book.renewals)
     alive = 0.0  # how long the killed workers ran
     try:
         for run in range(KILLS):
             server.start(run, rng.choice(BATCHES))
-            delay = rng.uniform(*kill_window(delays, due, renewed_after_kill, alive, run))
+            delay = rng.uniform(*kill_window(delays, renewals, made_after_kill, alive, run))
             time.sleep(delay)
             alive += delay
             status = server.stop(kill=True)
@@ -238,6 +243,7 @@ def test_bill_run_survives_sigkill(db_url, engine, tmp_path):
             journal.read()
             fork_server.wait_for_backends(db_url, journal.backends.get(run, []))
             renewed_after_kill.append(progress.check(engine))
+            made_after_kill.append(progress.made)
         server.start(KILLS, rng.choice(BATCHES))
         status = server.stop(kill=False)
         assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, server.errors()
