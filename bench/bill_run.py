@@ -49,6 +49,12 @@ a new schema of that database, dropped at the end.
 
     .venv/bin/python bench/bill_run.py --subscriptions 2000 [--workers 2] [--batch 200]
         [--database URL] [--profile] [--one-at-a-time] [--worker-checkpoints] [--base 20000]
+        [--source /tmp/bench-1m.db]
+
+``--source`` (SQLite) keeps the generated database at that path and copies it for the next
+runs with it, so that versions of the code are compared on the same database without
+generating it each time. The line ``cpu seconds during the bill run`` gives the workers'
+user and system time and this process's own (the checkpointer).
 """
 
 from __future__ import annotations
@@ -61,6 +67,8 @@ import io
 import multiprocessing
 import pstats
 import random
+import resource
+import shutil
 import sys
 import tempfile
 import time
@@ -320,11 +328,14 @@ def _next(queue, procs, expected_gone: int):
 
 def bill_run(
     url: str, workers: int, batch: int, together: bool = True, checkpointer: bool = True
-) -> tuple[Summary, float, float, list[str]]:
+) -> tuple[Summary, float, float, list[str], str]:
     """Run the bill run in ``workers`` spawned processes, with SQLite's checkpoints taken
     by a :class:`Checkpointer` as ``prorata bill-run`` takes them (``checkpointer=False``:
     by the workers themselves, each after its commits); (summary, seconds, startup
-    seconds, worker errors). The seconds include the last checkpoint."""
+    seconds, worker errors, CPU seconds spent meanwhile). The seconds include the last
+    checkpoint. The CPU: the workers' user and system time (``getrusage`` of this process's
+    children, all joined), and this process's own (the checkpointer's thread and the queue),
+    from the start signal to the end; on PostgreSQL the server's is not included."""
     context = multiprocessing.get_context("spawn")
     queue, go = context.Queue(), context.Event()
     run_id = new_run_id()
@@ -345,9 +356,13 @@ def bill_run(
             go.set()
             for proc in procs:
                 proc.join()
-            return Summary(), 0.0, 0.0, ["a worker died while starting"]
+            return Summary(), 0.0, 0.0, ["a worker died while starting"], ""
         ready += item == ("ready", None)
     checkpoints = Checkpointer(make_engine(url)) if checkpointer else contextlib.nullcontext()
+    own, children = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
     began = time.perf_counter()
     go.set()
     summary, finished = Summary(), 0
@@ -365,10 +380,18 @@ def bill_run(
             else:
                 summary.add(item)
     spent = time.perf_counter() - began
+    own_after = resource.getrusage(resource.RUSAGE_SELF)
     for proc in procs:
         proc.join()
+    children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (
+        f"workers_user={children_after.ru_utime - children.ru_utime:.1f} "
+        f"workers_sys={children_after.ru_stime - children.ru_stime:.1f} "
+        f"main_user={own_after.ru_utime - own.ru_utime:.1f} "
+        f"main_sys={own_after.ru_stime - own.ru_stime:.1f}"
+    )
     errors += [f"worker exit code {proc.exitcode}" for proc in procs if proc.exitcode]
-    return summary, spent, began - launched, errors
+    return summary, spent, began - launched, errors, cpu
 
 
 def check(engine, n: int, summary: Summary, errors: list[str]) -> list[str]:
@@ -553,30 +576,39 @@ def profile(url: str, n: int, batch: int, together: bool = True) -> tuple[Summar
 # -- driver ----------------------------------------------------------------------------------
 
 
-def bench(url: str, name: str, args) -> int:
-    engine = make_engine(url)
-    migrate(engine)
-    began = time.perf_counter()
-    counts = populate(engine, args.subscriptions, args.base, args.seed)
-    settle(engine)
-    generated = time.perf_counter() - began
+def bench(url: str, name: str, args, source: Path | None = None) -> int:
+    """Generate (or, with a SQLite ``source`` made before, copy), run, check, measure."""
     n = args.subscriptions
+    began = time.perf_counter()
+    if source is not None and source.exists():
+        shutil.copy(source, make_url(url).database)
+        print(f"database={name} copied from {source} ({n} subscriptions, as generated there)")
+    else:
+        engine = make_engine(url)
+        migrate(engine)
+        counts = populate(engine, n, args.base, args.seed)
+        settle(engine)
+        engine.dispose()
+        generated = time.perf_counter() - began
+        print(
+            f"database={name} generated {n} subscriptions in {generated:.1f} s "
+            f"({n / generated:.0f}/s): "
+            + ", ".join(f"{kind}={count}" for kind, count in counts.items()),
+            flush=True,
+        )
+        if source is not None:
+            shutil.copy(make_url(url).database, source)
+    engine = make_engine(url)
     expected = due_count(engine, UNTIL)
-    print(
-        f"database={name} generated {n} subscriptions in {generated:.1f} s "
-        f"({n / generated:.0f}/s): "
-        + ", ".join(f"{kind}={count}" for kind, count in counts.items()),
-        flush=True,
-    )
     if expected != n:
         print(f"FAILED: {expected} subscriptions due at {UNTIL.isoformat()}, expected {n}")
         return 1
     together = not args.one_at_a_time
     if args.profile:
         summary, spent = profile(url, n, args.batch, together)
-        errors, startup, workers = [], 0.0, 1
+        errors, startup, workers, cpu = [], 0.0, 1, ""
     else:
-        summary, spent, startup, errors = bill_run(
+        summary, spent, startup, errors, cpu = bill_run(
             url, args.workers, args.batch, together, not args.worker_checkpoints
         )
         workers = args.workers
@@ -593,6 +625,8 @@ def bench(url: str, name: str, args) -> int:
         f"(worker startup {startup:.2f} s, not counted) renewals={summary.renewals} "
         f"invoices={summary.invoices} ({total}) failures={len(summary.failures)}"
     )
+    if cpu:
+        print(f"cpu seconds during the bill run: {cpu}")
     print(f"floor: {n} document-shaped rows in one transaction in {floor:.4f} s (best of 3)")
     for problem in problems:
         print(f"FAILED: {problem}", file=sys.stderr)
@@ -642,6 +676,12 @@ def main() -> None:
     )
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument(
+        "--source",
+        type=Path,
+        help="SQLite: the generated database kept at this path (made by the first run with "
+        "it, copied by the next ones; delete it when the code or the mix changes)",
+    )
+    parser.add_argument(
         "--base",
         type=int,
         default=20_000,
@@ -654,11 +694,13 @@ def main() -> None:
         parser.error(f"--subscriptions above --base ({args.base}) must be a multiple of it")
     if args.database and make_url(args.database).get_backend_name() != "postgresql":
         parser.error("--database takes a PostgreSQL URL; SQLite runs in a temporary directory")
+    if args.database and args.source:
+        parser.error("--source keeps a SQLite database; PostgreSQL is generated every run")
     if args.database:
         status = on_postgres(args)
     else:
         with tempfile.TemporaryDirectory(prefix="prorata-bench-bill-") as folder:
-            status = bench(f"sqlite:///{Path(folder) / 'bench.db'}", "sqlite", args)
+            status = bench(f"sqlite:///{Path(folder) / 'bench.db'}", "sqlite", args, args.source)
     sys.exit(status)
 
 
