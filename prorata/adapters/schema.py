@@ -546,8 +546,9 @@ renewals = Table(
     Column("document_number", String(32)),  # the renewal invoice, if one was issued
     Column("bill_run", String(40)),  # which bill run renewed it (NULL: caught up by a service)
     _created(),
-    # exactly once: a subscription is renewed once for each instant it fell due
-    UniqueConstraint("subscription_id", "due_at"),
+    # exactly once: a subscription is renewed once for each instant it fell due; instant
+    # first, so that a bill run's keys, written in due order, land side by side (0010)
+    UniqueConstraint("due_at", "subscription_id"),
 )
 
 # the bill run claims across tenants by due instant
