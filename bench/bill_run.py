@@ -495,8 +495,14 @@ def _area(path: str, name: str) -> str:
         return "SQLAlchemy engine/ and rest: execution, results, rows"
     if path.endswith("prorata/adapters/codec.py") or "/json/" in path or "_json" in name:
         return "codec (prorata.adapters.codec and json)"
-    if path.endswith(("prorata/adapters/renewal_batch.py", "prorata/adapters/batch_reading.py")):
-        return "the batch path (prorata.adapters.renewal_batch and batch_reading, own code)"
+    if path.endswith(
+        (
+            "prorata/adapters/renewal_batch.py",
+            "prorata/adapters/batch_reading.py",
+            "prorata/adapters/batch_writing.py",
+        )
+    ):
+        return "the batch path (prorata.adapters.renewal_batch, batch_reading, batch_writing)"
     if "/prorata/core/" in path:
         return "prorata.core (own code)"
     if "/prorata/" in path:
@@ -521,7 +527,7 @@ ENTRY_POINTS = (
     ("prorata/services/bill_run.py", "_claim"),
     ("prorata/adapters/batch_reading.py", "read_batch"),
     ("prorata/adapters/renewal_batch.py", "write"),
-    ("prorata/adapters/renewal_batch.py", "_write"),
+    ("prorata/adapters/batch_writing.py", "write_rows"),
     ("prorata/services/bill_run.py", "_renew_one"),
     ("prorata/services/recording.py", "publish_outcome"),
     ("sqlalchemy/engine/base.py", "execute"),

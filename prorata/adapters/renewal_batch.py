@@ -17,7 +17,8 @@ whose connection is a :class:`Recorder`:
   collections of invoices it issued, renewal keys, outbox events: whatever ``StoreBook`` and
   the journal execute) is kept, in order;
   :meth:`Recorder.write` then writes each statement's rows at once, below SQLAlchemy but
-  with SQLAlchemy's own conversions of each value. A document's row id, which its insert
+  with SQLAlchemy's own conversions of each value
+  (:func:`~prorata.adapters.batch_writing.write_rows`). A document's row id, which its insert
   returns, is a :class:`Deferred` until the batch takes the ids of all its documents at
   once (from the table's sequence on PostgreSQL, after the largest on SQLite, where the
   batch holds the write lock) and writes them with the rows; a head's compare-and-set
@@ -43,19 +44,16 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import replace
-from functools import cache
-from itertools import chain
-from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Connection, func, select, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import Connection
 
 from prorata.adapters import codec
 from prorata.adapters import schema as t
 from prorata.adapters.batch_reading import Batch, SlowPath, StaleBatch
+from prorata.adapters.batch_writing import CLOSE, OPEN, Deferred, new_ids, write_rows
 from prorata.adapters.store import (
     _MOVE_HEAD,
     AccountDirectory,
@@ -69,15 +67,6 @@ from prorata.core.documents import CreditNote, Document, LedgerEntry
 from prorata.core.money import Money
 from prorata.core.payments import Collection
 from prorata.core.subscription import Subscription
-
-
-class Deferred:
-    """The row id a kept insert returns, known once the batch is written."""
-
-    __slots__ = ("value",)
-
-    def __init__(self) -> None:
-        self.value: int | None = None
 
 
 class _Kept:
@@ -96,10 +85,8 @@ class _Kept:
     scalar_one_or_none = scalar = scalar_one
 
 
-# A placeholder is ``⟦<batch token>.<n>⟧``: the codec and the journal write ⟦ and ⟧ as
-# they are, so a placeholder reads the same in every row, state and payload.
-_OPEN, _CLOSE = "\u27e6", "\u27e7"
-_PLACEHOLDER = re.compile(f"{_OPEN}([0-9a-f]{{12}})\\.(\\d+){_CLOSE}")
+# a number placeholder, ``⟦<batch token>.<n>⟧`` (OPEN and CLOSE: see batch_writing)
+_PLACEHOLDER = re.compile(f"{OPEN}([0-9a-f]{{12}})\\.(\\d+){CLOSE}")
 
 
 class Recorder:
@@ -159,7 +146,7 @@ class Recorder:
     def placeholder(self, tenant: int, series: str) -> str:
         """A stand-in for the next number of ``series``, replaced when the batch is written."""
         self.numbers.append((tenant, series))
-        return f"{_OPEN}{self._token}.{len(self.numbers) - 1}{_CLOSE}"  # see write
+        return f"{OPEN}{self._token}.{len(self.numbers) - 1}{CLOSE}"  # see write
 
     def set(self, mapping: dict, key, value) -> None:
         """``mapping[key] = value``, undone if the subscription being renewed fails."""
@@ -199,7 +186,7 @@ class Recorder:
             return final[int(match.group(2))]
 
         # each placeholder of this batch → its number
-        numbers = {f"{_OPEN}{token}.{n}{_CLOSE}": value for n, value in enumerate(final)}
+        numbers = {f"{OPEN}{token}.{n}{CLOSE}": value for n, value in enumerate(final)}
 
         def numbered(text: str) -> str:
             # the common cases at once: a text that is one placeholder of this batch, or
@@ -207,12 +194,12 @@ class Recorder:
             whole = numbers.get(text)
             if whole is not None:
                 return whole
-            start = text.find(_OPEN)
+            start = text.find(OPEN)
             if start < 0:
                 return text
-            end = text.find(_CLOSE, start) + 1
+            end = text.find(CLOSE, start) + 1
             value = numbers.get(text[start:end])
-            if value is None or _OPEN in text[end:]:
+            if value is None or OPEN in text[end:]:
                 return _PLACEHOLDER.sub(number, text)
             return text[:start] + value + text[end:]
 
@@ -221,7 +208,7 @@ class Recorder:
             if not kept:  # an empty list of rows was kept
                 continue
             if statement._returning:  # the row ids are taken first, and written with the rows
-                ids = _new_ids(connection, statement.table, len(kept))
+                ids = new_ids(connection, statement.table, len(kept))
                 for (_, deferred), row_id in zip(kept, ids, strict=True):
                     deferred.value = row_id
                 rows = [{**row, "id": deferred.value} for row, deferred in kept]
@@ -229,13 +216,13 @@ class Recorder:
                 rows = kept
             if statement is _MOVE_HEAD:
                 rows = _moves(rows)
-                moved = _write(connection, statement, rows, numbered, instants)
+                moved = write_rows(connection, statement, rows, numbered, instants)
                 if moved != len(rows):
                     raise StaleBatch(f"{len(rows) - moved} subscription heads moved meanwhile")
             else:
-                _write(connection, statement, rows, numbered, instants)
+                write_rows(connection, statement, rows, numbered, instants)
         self._reset()
-        return lambda text: numbered(text) if _OPEN in text else text
+        return lambda text: numbered(text) if OPEN in text else text
 
     def _take_numbers(self, connection: Connection) -> list[str]:
         """The numbers of the placeholders, in order; one update per (tenant, series),
@@ -295,238 +282,6 @@ def _moves(rows: list[dict]) -> list[dict]:
         first = moves.get(row["row"])
         moves[row["row"]] = row if first is None else {**row, "expected": first["expected"]}
     return list(moves.values())
-
-
-def _new_ids(connection: Connection, table, count: int) -> list[int]:
-    """``count`` new row ids of ``table``, ascending: from its sequence (PostgreSQL), or
-    after its largest (SQLite, where the batch holds the database's write lock)."""
-    if connection.dialect.name == "postgresql":
-        ids = connection.execute(
-            text(
-                "SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :n)"
-            ),
-            {"table": table.name, "n": count},
-        ).scalars()
-        return sorted(ids)
-    last = connection.execute(select(func.max(table.c.id))).scalar_one() or 0
-    return list(range(last + 1, last + count + 1))
-
-
-class _Plan:
-    """How rows with ``keys`` are written with ``statement``, below SQLAlchemy: the driver's
-    SQL, the parameter order and SQLAlchemy's own conversions of each value."""
-
-    def __init__(self, statement, keys: tuple[str, ...], dialect) -> None:
-        compiled = statement.compile(dialect=dialect, column_keys=list(keys))
-        processors = compiled._bind_processors
-        order = compiled.positiontup or list(keys)
-        self.usable = set(compiled.binds) == set(keys) and not compiled.escaped_bind_names
-        self.sql = compiled.string
-        # an instant's value depends on nothing else: one conversion per instant and batch
-        self.order = [
-            (key, processors.get(key), isinstance(compiled.binds[key].type, t.Instant))
-            for key in order
-            if key in compiled.binds
-        ]
-        self.names = [key for key, _, _ in self.order]
-        self._get = _getter(self.names)
-        quote = dialect.identifier_preparer.quote
-        self.copy = (
-            f"COPY {quote(statement.table.name)} ({', '.join(map(quote, self.names))}) FROM STDIN"
-        )
-        # SQLite: an insert of several rows, ``INSERT … VALUES (…), (…)`` (see chunks)
-        self._into = (
-            f"INSERT INTO {quote(statement.table.name)} ({', '.join(map(quote, self.names))}) "
-            "VALUES "
-        )
-        self._texts: dict[tuple[int, frozenset[int]], str] = {}
-
-    def chunks(self, columns: list) -> Iterator[tuple[str, list]]:
-        """SQLite: the rows of ``columns`` (:meth:`columns`), in order, as inserts of several
-        rows each, with their parameters. A column that is None in every row is written as
-        ``NULL`` in the text, not bound (the driver adapts every None it binds, through
-        a lookup of adapters and two of attributes). Sizes of :data:`_CHUNKS` only, so
-        that the driver's statement cache keeps the few texts; none has more than
-        :data:`_MAX_PARAMETERS` parameters."""
-        count = len(columns[0]) if columns else 0
-        nulls = frozenset(n for n, column in enumerate(columns) if column.count(None) == count)
-        if len(nulls) == len(columns):
-            nulls = frozenset()
-        bound = [column for n, column in enumerate(columns) if n not in nulls]
-        values = list(zip(*bound, strict=True))
-        width = max(len(columns) - len(nulls), 1)
-        start = 0
-        for size in _CHUNKS:
-            size = max(1, min(size, _MAX_PARAMETERS // width))
-            while count - start >= size:
-                sql = self._texts.get((size, nulls))
-                if sql is None:
-                    row = ", ".join("NULL" if n in nulls else "?" for n in range(len(columns)))
-                    sql = self._texts[size, nulls] = self._into + ", ".join([f"({row})"] * size)
-                yield sql, list(chain.from_iterable(values[start : start + size]))
-                start += size
-
-    def values(self, rows: list[dict], numbered: Callable[[str], str], instants: dict) -> list:
-        """The rows' values as the driver takes them, one tuple per row (see :meth:`columns`)."""
-        return list(zip(*self.columns(rows, numbered, instants), strict=True))
-
-    def columns(self, rows: list[dict], numbered: Callable[[str], str], instants: dict) -> list:
-        """The rows' values as the driver takes them, one sequence per column (in
-        ``names``' order): deferred ids and placeholders replaced, then converted as
-        SQLAlchemy would. Column by column: a
-        column's types are looked at once, and only the kinds of value it holds are
-        visited again; an instant's value depends on nothing else, so each instant is
-        converted once (``instants``: instant → value)."""
-        columns: list = list(zip(*map(self._get, rows), strict=True))
-        for index, (key, process, instant) in enumerate(self.order):
-            column = columns[index]
-            kinds = set(map(type, column))
-            if Deferred in kinds:
-                column = [
-                    _row_id(key, value) if type(value) is Deferred else value for value in column
-                ]
-            if str in kinds and _OPEN in "".join(
-                column if kinds == {str} else [v for v in column if type(v) is str]
-            ):
-                column = [
-                    numbered(value) if type(value) is str and _OPEN in value else value
-                    for value in column
-                ]
-            if process is not None:
-                if instant:
-                    for value in set(column).difference(instants):
-                        instants[value] = process(value)
-                    column = list(map(instants.__getitem__, column))
-                else:
-                    column = list(map(process, column))
-            columns[index] = column
-        return columns
-
-
-def _getter(keys: list[str]) -> Callable[[dict], tuple]:
-    """A row's values of ``keys``, as a tuple in that order."""
-    if len(keys) == 1:
-        key = keys[0]
-        return lambda row: (row[key],)
-    return itemgetter(*keys)
-
-
-def _row_id(key: str, value: Deferred) -> int:
-    if value.value is None:
-        raise StaleBatch(f"{key}: a row id not yet known")
-    return value.value
-
-
-_PLANS: dict[tuple, _Plan] = {}
-_CHUNKS = (64, 16, 4, 1)  # rows an insert on SQLite (Plan.chunks), largest first
-_MAX_PARAMETERS = 32_700  # an SQLite statement's (SQLAlchemy's insertmanyvalues keeps to it)
-
-
-def _write(connection: Connection, statement, rows: list[dict], numbered, instants: dict) -> int:
-    """Write ``rows`` with ``statement`` (an insert, or the heads' move) in one go: COPY
-    (inserts on PostgreSQL), inserts of many rows each (SQLite, :meth:`_Plan.chunks`) or
-    the driver's ``executemany``; how many rows it changed."""
-    changed = 0
-    shapes = set(map(tuple, rows))  # the rows' keys: nearly always one set
-    by_keys: dict[tuple[str, ...], list[dict]] = {}
-    if len(shapes) == 1:
-        by_keys[shapes.pop()] = rows
-    else:
-        for row in rows:
-            by_keys.setdefault(tuple(row), []).append(row)
-    dialect = connection.dialect
-    for keys, same in by_keys.items():
-        plan = _PLANS.get((dialect.name, statement, keys))
-        if plan is None:
-            if len(_PLANS) >= 256:
-                _PLANS.clear()
-            plan = _PLANS[dialect.name, statement, keys] = _Plan(statement, keys, dialect)
-        if not plan.usable:  # a statement that adds values of its own: SQLAlchemy writes it
-            same = [_resolved(row, numbered) for row in same]
-            changed += connection.execute(statement, same).rowcount
-            continue
-        driver = connection.connection.driver_connection
-        cursor = driver.cursor()
-        error = dialect.loaded_dbapi.Error
-        try:
-            if dialect.name == "postgresql" and statement.is_insert:
-                with cursor.copy(plan.copy) as copy:
-                    for values in plan.values(same, numbered, instants):
-                        copy.write_row(values)
-                changed += len(same)
-            elif dialect.name == "postgresql" and statement is _MOVE_HEAD:
-                values = plan.values(same, numbered, instants)
-                columns = [list(column) for column in zip(*values, strict=True)]
-                cursor.execute(_moves_sql(tuple(plan.names)), columns)
-                changed += cursor.rowcount
-            elif dialect.name == "postgresql":
-                named = [
-                    dict(zip(plan.names, values, strict=True))
-                    for values in plan.values(same, numbered, instants)
-                ]
-                cursor.executemany(plan.sql, named)
-                changed += cursor.rowcount
-            elif statement.is_insert:
-                for sql, parameters in plan.chunks(plan.columns(same, numbered, instants)):
-                    cursor.execute(sql, parameters)
-                changed += len(same)
-            else:
-                cursor.executemany(plan.sql, plan.values(same, numbered, instants))
-                changed += cursor.rowcount
-        except error as exc:  # as SQLAlchemy would have raised it (IntegrityError, …)
-            raise DBAPIError.instance(plan.sql, None, exc, error, dialect=dialect) from exc
-        finally:
-            cursor.close()
-    return changed
-
-
-# the heads' move on PostgreSQL: one UPDATE over arrays, one per parameter of _MOVE_HEAD
-_MOVE_COLUMNS = {
-    "row": ("bigint", None),
-    "expected": ("integer", None),
-    "next_version": ("integer", "version"),
-    "new_status": ("text", "status"),
-    "new_plan": ("text", "plan"),
-    "new_quantity": ("integer", "quantity"),
-    "new_due_at": ("timestamptz", "due_at"),
-}
-
-
-@cache
-def _moves_sql(names: tuple[str, ...]) -> str:
-    """``UPDATE subscriptions … FROM unnest(…)``: every head of the batch moved, each only
-    from the version it was read at (as ``_MOVE_HEAD`` one by one); its row count is the
-    number moved."""
-    if set(names) != set(_MOVE_COLUMNS):
-        raise SlowPath(f"a head move with other parameters: {names}")
-    arrays = ", ".join(f"%s::{_MOVE_COLUMNS[name][0]}[]" for name in names)
-    sets = ", ".join(
-        f"{column} = m.{name}" for name, (_, column) in _MOVE_COLUMNS.items() if column
-    )
-    return (
-        f"UPDATE subscriptions AS s SET {sets} "
-        f"FROM unnest({arrays}) AS m({', '.join(names)}) "
-        "WHERE s.id = m.row AND s.version = m.expected"
-    )
-
-
-def _resolved(row: dict, numbered: Callable[[str], str]) -> dict:
-    """``row`` with deferred ids and placeholders replaced."""
-    out = None
-    for key, value in row.items():
-        kind = type(value)
-        if kind is Deferred:
-            if value.value is None:
-                raise StaleBatch(f"{key}: a row id not yet known")
-            fixed: Any = value.value
-        elif kind is str and _OPEN in value:
-            fixed = numbered(value)
-        else:
-            continue
-        if out is None:
-            out = dict(row)
-        out[key] = fixed
-    return row if out is None else out
 
 
 def numbered_document(doc: Document, numbered: Callable[[str], str]) -> Document:
