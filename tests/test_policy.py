@@ -45,6 +45,8 @@ def test_preset_values_that_define_each_system():
     assert build_policy("whmcs").proration.from_free == "new_period"
     assert build_policy("whmcs").rule("period_change").anchor == "due_date"
     assert build_policy("whmcs").rule("period_change").equal_monthly == "nothing"
+    assert build_policy("lago").proration.arithmetic == "binary64"
+    assert {build_policy(n).proration.arithmetic for n in set(PRESETS) - {"lago"}} == {"exact"}
 
 
 def test_keys_added_later_default_to_the_earlier_behaviour():
@@ -52,6 +54,7 @@ def test_keys_added_later_default_to_the_earlier_behaviour():
     assert policy.proration.from_free == "prorate"
     assert policy.rule("period_change").anchor == "reset"
     assert policy.rule("period_change").equal_monthly == "prorate"
+    assert policy.proration.arithmetic == "exact"
     with pytest.raises(PolicyError, match=r"policy\.proration\.from_free"):
         build_policy({"proration": {"from_free": "always"}})
 
@@ -72,6 +75,11 @@ def test_overrides_merge_on_top_of_a_preset():
     [
         ("paddle", "policy", "unknown preset 'paddle'"),
         ({"proration": {"unit": "week"}}, "policy.proration.unit", "'week' is not one of"),
+        (
+            {"proration": {"arithmetic": "float"}},
+            "policy.proration.arithmetic",
+            "'float' is not one of",
+        ),
         ({"upgrade": {"when": "now"}}, "policy.upgrade.when", "unknown policy key"),
         ({"notice": {"days": -1}}, "policy.notice.days", "whole number"),
         ({"notice": {"applies_to": ["refund"]}}, "policy.notice.applies_to", "'refund'"),

@@ -11,6 +11,7 @@ Invariants:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import (
@@ -23,6 +24,7 @@ from decimal import (
     Overflow,
     Rounded,
 )
+from fractions import Fraction
 from functools import cache
 
 from babel.core import Locale
@@ -80,6 +82,19 @@ def round_amount(value: Decimal, currency: str, rounding: str = "half_up") -> Mo
     if not amount.is_finite():
         return Money(amount, currency)  # refused there
     return Money._exact(amount, currency)  # quantized: the currency's digits already
+
+
+def round_minor(value: Fraction, currency: str, rounding: str = "half_up") -> Money:
+    """The one rounding of a line computed as an exact fraction of minor units (cents):
+    ``value`` to whole minor units, ``half_up`` rounding halves away from zero."""
+    if rounding == "half_even":
+        units = round(value)  # Fraction rounds exactly, halves to even
+    elif rounding == "half_up":
+        units = math.floor(abs(value) + Fraction(1, 2))
+        units = units if value >= 0 else -units
+    else:
+        raise ValueError(f"unknown rounding {rounding!r}: expected half_up or half_even")
+    return Money.from_minor(units, currency)
 
 
 @dataclass(frozen=True, order=False)

@@ -95,6 +95,8 @@ _PRORATION_SCHEMA = {
     "lines": _choice("separate", "difference"),
     # extension: a change from terms that cost nothing (see Proration.from_free)
     "from_free": _choice("prorate", "new_period"),
+    # extension: how a prorated amount is computed (see Proration.arithmetic)
+    "arithmetic": _choice("exact", "binary64"),
 }
 
 _RULE_SCHEMA = {
@@ -174,6 +176,7 @@ DEFAULTS: dict[str, Any] = {
         "ratio_digits": None,
         "lines": "separate",
         "from_free": "prorate",
+        "arithmetic": "exact",
     },
     "upgrade": {"timing": "immediate", "invoice": "now", "credit": "account_credit"},
     "downgrade": {"timing": "end_of_term", "invoice": "now", "credit": "none"},
@@ -211,6 +214,13 @@ class Proration:
     ``new_period``: a new period of the new plan starts on the change day, billed in full,
     and the billing day becomes the change day (WHMCS: an upgrade from a free product sets
     the next due date one billing cycle after the upgrade).
+
+    ``arithmetic``: ``exact`` multiplies the price by the exact time ratio and rounds once.
+    ``binary64`` reproduces a system that computes in double precision (Lago: the price in
+    minor units divided by the period's days or seconds, times those used, each operation
+    rounded to binary64, see :mod:`prorata.core.binary64`), then rounds once to the minor
+    unit; it differs from ``exact`` only where the exact amount is a half minor unit or
+    lies within a double's rounding of one.
     """
 
     unit: str
@@ -220,6 +230,7 @@ class Proration:
     ratio_digits: int | None
     lines: str
     from_free: str = "prorate"
+    arithmetic: str = "exact"
 
 
 @dataclass(frozen=True)
@@ -322,6 +333,7 @@ def _build(name: str, merged: Mapping[str, Any]) -> Policy:
             lines=pr["lines"],
             # a source stored before this key existed lacks it: the default applies
             from_free=pr.get("from_free", "prorate"),
+            arithmetic=pr.get("arithmetic", "exact"),
         ),
         rules=rules,
         notice_days=merged["notice"]["days"],

@@ -184,11 +184,19 @@ PRESETS: dict[str, dict[str, Any]] = {
     # runs from the start to the next of them, by day at amount / days of the full period
     # containing the start (Fees::SubscriptionService#first_subscription_amount,
     # DatesService#single_day_price); anniversary periods follow the subscription date.
+    # A prorated fee is days × (amount_cents.fdiv(days of the period)) in Ruby Floats,
+    # rounded half away from zero (Fees::SubscriptionService, CreditNotes::
+    # CreateFromTermination): `arithmetic: binary64` (15 days of 9.99 over 30 give 4.99).
     "lago": {
         "billing_time": "calendar",
         "classify": "price",
         "classify_weeks_per_year": "52",
-        "proration": {"unit": "day", "basis": "actual", "change_day": "remaining"},
+        "proration": {
+            "unit": "day",
+            "basis": "actual",
+            "change_day": "remaining",
+            "arithmetic": "binary64",
+        },
         **_changes(
             "credit_note",
             anchor="keep",

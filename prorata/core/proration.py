@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
 
-from prorata.core import wording
+from prorata.core import binary64, wording
 from prorata.core.calendar import (
     day_count,
     elapsed_seconds,
@@ -23,7 +23,7 @@ from prorata.core.calendar import (
 )
 from prorata.core.catalog import Catalog, Plan
 from prorata.core.documents import Line
-from prorata.core.money import Money, round_amount
+from prorata.core.money import Money, currency_digits, round_amount, round_minor
 from prorata.core.policy import Policy
 from prorata.core.subscription import Item, Segment
 from prorata.core.values import quick_init, replaced
@@ -83,6 +83,18 @@ def unit_total(plan: Plan, quantity: int) -> Decimal:
 _WHOLE = Fraction(1)  # the ratio of a whole period (a Fraction is immutable: one will do)
 
 
+def _prorated(full: Decimal, ratio: Fraction, span, period, pricing: Pricing, sign: int) -> Money:
+    """``full × ratio``, signed, rounded once; under ``arithmetic: binary64`` the price in
+    minor units over the period's units, times the units used, in double precision."""
+    pr = pricing.policy.proration
+    if pr.arithmetic != "binary64" or ratio is _WHOLE or pr.unit == "none":
+        return pricing.amount(full * ratio.numerator / ratio.denominator * sign)
+    used, units = used_units(span, period, pr)
+    minor = Fraction(full) * 10 ** currency_digits(pricing.currency)
+    value = binary64.multiply(binary64.divide(minor, Fraction(units)), Fraction(used))
+    return round_minor(value * sign, pricing.currency, pricing.policy.rounding)
+
+
 def period_line(
     kind: str,
     subscription: str,
@@ -99,7 +111,7 @@ def period_line(
     plan = pricing.catalog.plan(item.plan)
     full = unit_total(plan, item.quantity) if value is None else value
     ratio = _WHOLE if span == period else ratio_for(span, period, pricing)
-    amount = pricing.amount(Decimal(full) * ratio.numerator / ratio.denominator * sign)
+    amount = _prorated(Decimal(full), ratio, span, period, pricing, sign)
     shown_qty = item.quantity if quantity is None else quantity
     explanation = ""
     if ratio is not _WHOLE and ratio != 1:
@@ -115,6 +127,7 @@ def period_line(
             unit=pricing.policy.proration.unit,
             rounding=pricing.policy.rounding,
             ratio_digits=pricing.policy.proration.ratio_digits,
+            arithmetic=pricing.policy.proration.arithmetic,
         )
     wording_kind = "proration_reduction" if kind == "proration" and full < 0 else kind
     return Line(

@@ -274,12 +274,14 @@ def explain_proration(
     rounding: str,
     ratio_digits: int | None,
     rounded: bool = True,
+    arithmetic: str = "exact",
 ) -> str:
     """Why a prorated line costs what it costs: rate, share of the period, rounding.
 
     Counted in days, spans are shown from their first to their last day included (as on
     the documents); counted in seconds, from instant to instant (end excluded).
-    ``rounded=False`` leaves out the rounding (a part of :func:`explain_difference`)."""
+    ``rounded=False`` leaves out the rounding (a part of :func:`explain_difference`);
+    ``arithmetic="binary64"`` says the amount was computed in double precision."""
     loc = locale.replace("-", "_")
     seconds = unit == "second"
     money = _money(abs(amount), currency, loc)
@@ -296,6 +298,9 @@ def explain_proration(
         )
         if ratio_digits is not None:
             text += f", arrondie à {ratio_digits} décimales"
+        if arithmetic == "binary64":
+            per = "de la seconde" if seconds else "du jour"
+            text += f" ; calculé en double précision (binary64 : prix {per}, puis montant)"
         return text + (f" ; montant arrondi une fois ({rounding})." if rounded else "")
     what = "seconds" if seconds else "days"
     upto = "" if seconds else " inclusive"
@@ -305,6 +310,9 @@ def explain_proration(
     )
     if ratio_digits is not None:
         text += f", rounded to {ratio_digits} digits"
+    if arithmetic == "binary64":
+        per = "second" if seconds else "day"
+        text += f"; computed in double precision (binary64: price per {per}, then amount)"
     return text + (f"; amount rounded once ({rounding})." if rounded else "")
 
 
