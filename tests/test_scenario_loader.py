@@ -170,6 +170,17 @@ INVALID = [
         "unknown plan 'gold'",
     ),
     (
+        "term-shorter-than-the-billing-period",
+        edited(
+            "plan: basic, quantity: 10}",
+            "plan: basic, quantity: 10, term: {period: weekly}}",
+        ),
+        "events[0].subscribe.term",
+        "term: {period: weekly}",
+        "a weekly term is shorter than plan basic's monthly billing period: a term lasts at"
+        " least one billing period",
+    ),
+    (
         "unknown-plan-in-change",
         edited("quantity: 6}", "plan: gold}"),
         "events[1].change.plan",

@@ -45,10 +45,19 @@ class Account:
 
 @dataclass(frozen=True)
 class TermSpec:
-    """A contract term: the commitment that renews (or not) at its end."""
+    """A contract term: the commitment that renews (or not) at its end.
+
+    A term lasts at least one billing period of a recurring plan (:meth:`covers`): it
+    commits to whole periods already paid or owed, and its end (and the notice before it)
+    is checked at the period boundaries where a subscription renews."""
 
     period: PeriodUnit
     auto_renew: bool = True
+
+    def covers(self, billing: PeriodUnit) -> bool:
+        """Whether the term lasts at least one ``billing`` period (any term does for a
+        one-time plan, whose term is its maintenance)."""
+        return not billing.recurring or self.period.per_year <= billing.per_year
 
 
 @dataclass(frozen=True)

@@ -178,6 +178,13 @@ class EventReader:
                 " periods start on the 1st; use billing_time anniversary to bill on another"
                 " day)",
             )
+        billing = self.catalog.plans[action.plan].period
+        if action.term is not None and not action.term.covers(billing):
+            raise Invalid(
+                m.place("term"),
+                f"a {action.term.period} term is shorter than plan {action.plan}'s"
+                f" {billing} billing period: a term lasts at least one billing period",
+            )
         self.subscriptions.add(ident)
         return action
 

@@ -185,6 +185,12 @@ MESSAGES: Mapping[str, Mapping[str, str]] = {
         "fr": "{value} n'est pas une durée de terme : un terme est un engagement qui prend fin "
         "ou se renouvelle, il dure donc l'une de ces périodes : {choices}.",
     },
+    "term_shorter_than_period": {
+        "en": "Term {term!r} is shorter than the billing period of plan {plan} ({period!r}): "
+        "a term commits to whole billing periods, so it lasts at least one.",
+        "fr": "Le terme {term!r} est plus court que la période de facturation du plan {plan} "
+        "({period!r}) : un terme engage sur des périodes entières, il en dure au moins une.",
+    },
     "term_auto_renew_invalid": {
         "en": "{value} is not true or false: auto_renew says whether the term renews at its "
         "end (true) or the subscription expires then (false).",

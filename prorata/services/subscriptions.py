@@ -496,6 +496,14 @@ def subscribe(
             )
         if quantity < 1:
             raise InvalidRequest(code="quantity_invalid", quantity=quantity)
+        billing = work.billing.ctx.catalog.plans[plan].period
+        if term is not None and not term.covers(billing):
+            raise InvalidRequest(
+                code="term_shorter_than_period",
+                term=str(term.period),
+                plan=plan,
+                period=str(billing),
+            )
         spec = Subscribe(
             subscription, account, plan, quantity, billing_day, term, billing_time=billing_time
         )

@@ -1037,6 +1037,32 @@ def test_a_bad_term_is_refused_by_key_and_value_in_both_languages_and_creates_no
     assert len(ok(api.client.get("/v1/subscriptions?account=termco", headers=token))["items"]) == 1
 
 
+def test_a_term_shorter_than_the_billing_period_is_refused_and_creates_nothing(api):
+    token = api.headers("token")
+    ok(
+        api.client.post("/v1/accounts", json={"id": "shortco", "auto_pay": False}, headers=token),
+        201,
+    )
+    body = {"account": "shortco", "plan": "standard-annual", "term": {"period": "quarterly"}}
+    for language, reason in (
+        (
+            "en",
+            "Term 'quarterly' is shorter than the billing period of plan standard-annual "
+            "('annual'): a term commits to whole billing periods, so it lasts at least one.",
+        ),
+        ("fr", "Le terme 'quarterly' est plus court que la période de facturation du plan"),
+    ):
+        headers = api.headers("token", **{"Accept-Language": language})
+        response = api.client.post("/v1/subscriptions", json=body, headers=headers)
+        refused = problem(response, 400, "term_shorter_than_period")
+        assert refused["detail"].startswith(reason), refused["detail"]
+    assert ok(api.client.get("/v1/subscriptions?account=shortco", headers=token))["items"] == []
+    # a term as long as the period, or longer, is a commitment to whole periods
+    for period in ("annual", "biennial"):
+        body["term"] = {"period": period}
+        ok(api.client.post("/v1/subscriptions", json=body, headers=token), 201)
+
+
 def test_the_subscribe_service_refuses_a_term_that_does_not_recur(api):
     """Callers of the service (not only the API) are held to the same rule, in both
     languages, with nothing created."""
