@@ -273,7 +273,9 @@ def layout_document(sheet: Sheet, seller: Party, buyer: Party, words: Words, xmp
     if sheet.is_invoice:
         assert sheet.due_date is not None
         facts.append((words("due_date"), words.date(sheet.due_date)))
-        if sheet.paid_on_issue:  # a fact at issue; "open" is not: it may be paid later
+        if sheet.credit_added:  # a negative total: nothing was paid, credit was added
+            facts.append((words("status"), words("status_credited")))
+        elif sheet.paid_on_issue:  # a fact at issue; "open" is not: it may be paid later
             facts.append((words("status"), words("status_paid")))
     elif sheet.refers_to:
         facts.append((words("corrected_invoice"), sheet.refers_to))

@@ -146,6 +146,11 @@ def test_seat_reduction_with_credit(open_page, site, language):
     assert credit["balances"]["USD"] == "30.00"
     page.get_by_role("link", name=words(language, "Facturation", "Billing")).click()
     assert page.locator("[data-credit]").first.get_attribute("data-credit") == "30.00"
+    # the invoice of the cut asked for nothing: its status says so, not "paid"
+    row = page.get_by_role("row").filter(has_text=invoice.number)
+    assert row.locator(".badge").text_content() == words(
+        language, "Rien à payer (crédit ajouté)", "Nothing to pay (credit added)"
+    )
 
 
 @pytest.mark.parametrize("language", LANGUAGES)

@@ -155,6 +155,10 @@ def test_paid_invoice_and_invoice_that_adds_credit():
     contains(fr, "Net à payer 0,00 €", "il n'y a rien à payer")
     contains(en, "Credit added to your account €125.42", "Amount due €0.00")
     assert "Crédit appliqué" not in fr
+    # nothing was paid: its status says so, not "paid"
+    contains(fr, "Statut Rien à payer (crédit ajouté)")
+    contains(en, "Status Nothing to pay (credit added)")
+    assert "Payée" not in fr and "Status Paid" not in en
 
 
 def test_an_invoice_renders_as_issued_whatever_its_status_now():
