@@ -219,8 +219,8 @@ class Proration:
     ``binary64`` reproduces a system that computes in double precision (Lago: the price in
     minor units divided by the period's days or seconds, times those used, each operation
     rounded to binary64, see :mod:`prorata.core.binary64`), then rounds once to the minor
-    unit; it differs from ``exact`` only where the exact amount is a half minor unit or
-    lies within a double's rounding of one.
+    unit (``ratio_digits`` does not apply); it differs from ``exact`` only where the exact
+    amount is a half minor unit or lies within a double's rounding of one.
     """
 
     unit: str

@@ -2,7 +2,10 @@
 
 Rounding: each line is ``unit price × quantity × ratio`` computed exactly (the ratio is an
 exact fraction, rounded first only when ``ratio_digits`` is set) and rounded once, to the
-currency's minor unit, with the policy's rounding mode. Credit lines are negative.
+currency's minor unit, with the policy's rounding mode. Credit lines are negative. Under
+``proration.arithmetic: binary64`` (Lago) a prorated amount is instead the price in minor
+units over the period's days (or seconds), times those used, each operation rounded to a
+double as that system's Floats are (:mod:`prorata.core.binary64`), then rounded once.
 """
 
 from __future__ import annotations
