@@ -47,6 +47,7 @@ from prorata.services.transaction import Work, run
 from prorata.services.views import (
     document_view,
     instant,
+    line_view,
     quote_view,
     subscription_view,
     summary,
@@ -186,7 +187,10 @@ def visible_account_ids(work: Work, account: str | None = None) -> list[int] | N
 def detail(work: Work, sub, version: int) -> dict:
     """The subscription as seed 000's product page shows it: signup date, recurring amount
     (list price × quantity per item, rounded once per item), cycle, next due date, payment
-    method, status; plus the seats assigned."""
+    method, status; plus the seats assigned, what waits for a later invoice
+    (``pending_lines``: lines left for the next invoice on the subscription, then those of
+    it waiting on its account, as they will be billed) and since when the use of its items
+    paid in arrears accrues (``in_arrears_since``, billed at the period's end)."""
     account = work.billing.ctx.accounts[sub.account]
     catalog = work.billing.ctx.catalog
     rounding = work.billing.rounding
@@ -196,6 +200,7 @@ def detail(work: Work, sub, version: int) -> dict:
         if catalog.plan(i.plan).period.recurring
     ]
     due = lifecycle.due_at(sub)
+    waiting = [line for line in work.book.pending_of(sub.account) if line.subscription == sub.id]
     return subscription_view(sub, version) | {
         "currency": sub.currency,
         "signed_up_at": sub.started_at.isoformat(),
@@ -203,6 +208,8 @@ def detail(work: Work, sub, version: int) -> dict:
         "next_due_at": None if due is None else due.isoformat(),
         "payment_method": account.payment_method,
         "seats_assigned": assigned_seats(work, sub.id),
+        "pending_lines": [line_view(line) for line in (*sub.pending_lines, *waiting)],
+        "in_arrears_since": instant(sub.accrued_from),
     }
 
 

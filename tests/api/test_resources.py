@@ -149,6 +149,8 @@ def test_the_catalog_and_a_subscriptions_product_page(api):
         "term": None,
         "maintenance_until": None,
         "seats_assigned": 0,
+        "pending_lines": [],
+        "in_arrears_since": None,
     }
     api.now = api.world.at(10)  # before the renewal of 15 February
     detail = ok(api.client.get("/v1/subscriptions/s1", headers=api.headers("member")))
