@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from prorata.adapters.tenants import add_account, create_tenant
 from prorata.scenario.loader import parse_scenario
 from prorata.services import subscriptions
 from prorata.services.access import Principal
 from prorata.services.subscriptions import ChangeInput
+from tests.store.world import scenario_tenant
 
 CATALOG = """\
 currency: USD
@@ -39,21 +39,10 @@ def _day(day: int, month: int = 1) -> datetime:
 def stripe_tenant(engine, slug: str = "waiting") -> tuple[Principal, dict[str, int]]:
     """A tenant under the Stripe preset (by day) with CATALOG's plans and account: the
     tenant acting as an API token, and the accounts' row ids."""
-    scenario = parse_scenario(CATALOG)
     with engine.begin() as connection:
-        tenant = create_tenant(
-            connection,
-            slug=f"{slug}-{id(engine)}",
-            name=slug,
-            currency=scenario.currency,
-            timezone=scenario.timezone.key,
-            catalog=scenario.catalog,
-            policy=scenario.policy,
+        tenant, accounts = scenario_tenant(
+            connection, parse_scenario(CATALOG), f"{slug}-{id(engine)}", slug
         )
-        accounts = {
-            key: add_account(connection, tenant, account)
-            for key, account in scenario.accounts.items()
-        }
     return Principal(tenant, kind="token"), accounts
 
 

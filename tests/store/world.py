@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from prorata.adapters.tenants import add_account, add_membership, add_user, create_tenant
-from prorata.scenario.loader import parse_scenario
+from prorata.scenario.loader import Scenario, parse_scenario
 from prorata.services import subscriptions
 from prorata.services.access import Principal, load_principal
 
@@ -51,25 +51,33 @@ class World:
         return datetime(2024, month, day, hour, tzinfo=ZONE)
 
 
+def scenario_tenant(
+    connection: Connection, scenario: Scenario, slug: str, name: str = ""
+) -> tuple[int, dict[str, int]]:
+    """A tenant with ``scenario``'s currency, zone, catalog, policy and accounts: its row
+    id and the accounts' row ids by key."""
+    tenant = create_tenant(
+        connection,
+        slug=slug,
+        name=name or slug,
+        currency=scenario.currency,
+        timezone=scenario.timezone.key,
+        catalog=scenario.catalog,
+        policy=scenario.policy,
+    )
+    accounts = {a.id: add_account(connection, tenant, a) for a in scenario.accounts.values()}
+    return tenant, accounts
+
+
 def build(engine: Engine, subscription: str = "s1", quantity: int = 2) -> World:
     scenario = parse_scenario(CATALOG)
     users: dict[str, int] = {}
     with engine.begin() as connection:
         tenants = []
         for slug in ("acme", "rival"):
-            tenant = create_tenant(
-                connection,
-                slug=f"{slug}-{id(engine)}-{subscription}",
-                name=slug,
-                currency=scenario.currency,
-                timezone=scenario.timezone.key,
-                catalog=scenario.catalog,
-                policy=scenario.policy,
+            tenants.append(
+                scenario_tenant(connection, scenario, f"{slug}-{id(engine)}-{subscription}", slug)
             )
-            accounts = {
-                a.id: add_account(connection, tenant, a) for a in scenario.accounts.values()
-            }
-            tenants.append((tenant, accounts))
         (tenant, accounts), (other_tenant, rival_accounts) = tenants
         for role in ROLES:
             users[role] = add_user(connection, tenant, f"{role}@corp.example")
