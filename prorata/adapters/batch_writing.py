@@ -44,9 +44,11 @@ def new_ids(connection: Connection, table, count: int) -> list[int]:
     """``count`` new row ids of ``table``, ascending: from its sequence (PostgreSQL), or
     after its largest (SQLite, where the batch holds the database's write lock)."""
     if connection.dialect.name == "postgresql":
+        # the sequence looked up once, not once a row
         ids = connection.execute(
             text(
-                "SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :n)"
+                "WITH s AS MATERIALIZED (SELECT pg_get_serial_sequence(:table, 'id')::regclass"
+                " AS seq) SELECT nextval(s.seq) FROM s, generate_series(1, :n)"
             ),
             {"table": table.name, "n": count},
         ).scalars()
