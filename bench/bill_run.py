@@ -49,11 +49,13 @@ a new schema of that database, dropped at the end.
 
     .venv/bin/python bench/bill_run.py --subscriptions 2000 [--workers 2] [--batch 200]
         [--database URL] [--profile] [--one-at-a-time] [--worker-checkpoints] [--base 20000]
-        [--source /tmp/bench-1m.db]
+        [--source /tmp/bench-1m.db | --source bench_1m]
 
-``--source`` (SQLite) keeps the generated database at that path and copies it for the next
-runs with it, so that versions of the code are compared on the same database without
-generating it each time. The line ``cpu seconds during the bill run`` gives the workers'
+``--source`` keeps the generated database and copies it for the next runs with it, so
+that versions of the code are compared on the same database without generating it each
+time: on SQLite a file at that path, on PostgreSQL a database of that name on the server
+of ``--database`` (each run on a copy made with ``CREATE DATABASE … TEMPLATE``, dropped at
+the end). The line ``cpu seconds during the bill run`` gives the workers'
 user and system time and this process's own (the checkpointer).
 """
 
@@ -67,6 +69,7 @@ import io
 import multiprocessing
 import pstats
 import random
+import re
 import resource
 import shutil
 import sys
@@ -582,26 +585,35 @@ def profile(url: str, n: int, batch: int, together: bool = True) -> tuple[Summar
 # -- driver ----------------------------------------------------------------------------------
 
 
-def bench(url: str, name: str, args, source: Path | None = None) -> int:
-    """Generate (or, with a SQLite ``source`` made before, copy), run, check, measure."""
+def generate_into(url: str, name: str, args) -> None:
+    """Migrate the database at ``url`` and generate the bench's subscriptions in it."""
     n = args.subscriptions
     began = time.perf_counter()
-    if source is not None and source.exists():
+    engine = make_engine(url)
+    migrate(engine)
+    counts = populate(engine, n, args.base, args.seed)
+    settle(engine)
+    engine.dispose()
+    generated = time.perf_counter() - began
+    print(
+        f"database={name} generated {n} subscriptions in {generated:.1f} s "
+        f"({n / generated:.0f}/s): "
+        + ", ".join(f"{kind}={count}" for kind, count in counts.items()),
+        flush=True,
+    )
+
+
+def bench(url: str, name: str, args, source: Path | None = None, copied: str = "") -> int:
+    """Generate (or, with a SQLite ``source`` made before, copy), run, check, measure.
+    ``copied``: the database at ``url`` is already a copy of that generated one."""
+    n = args.subscriptions
+    if copied:
+        print(f"database={name} copied from {copied} ({n} subscriptions, as generated there)")
+    elif source is not None and source.exists():
         shutil.copy(source, make_url(url).database)
         print(f"database={name} copied from {source} ({n} subscriptions, as generated there)")
     else:
-        engine = make_engine(url)
-        migrate(engine)
-        counts = populate(engine, n, args.base, args.seed)
-        settle(engine)
-        engine.dispose()
-        generated = time.perf_counter() - began
-        print(
-            f"database={name} generated {n} subscriptions in {generated:.1f} s "
-            f"({n / generated:.0f}/s): "
-            + ", ".join(f"{kind}={count}" for kind, count in counts.items()),
-            flush=True,
-        )
+        generate_into(url, name, args)
         if source is not None:
             shutil.copy(make_url(url).database, source)
     engine = make_engine(url)
@@ -645,6 +657,8 @@ def bench(url: str, name: str, args, source: Path | None = None) -> int:
 
 
 def on_postgres(args) -> int:
+    if args.source is not None:
+        return on_postgres_copy(args, str(args.source))
     schema = f"bench_bill_{uuid.uuid4().hex[:8]}"
     admin = create_engine(database_url(args.database), isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
@@ -656,6 +670,41 @@ def on_postgres(args) -> int:
     finally:
         with admin.connect() as connection:
             connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def on_postgres_copy(args, source: str) -> int:
+    """PostgreSQL with ``--source``: the subscriptions generated once into the database
+    ``source`` of that server (made by the first run with it), and each run on a copy of it
+    (``CREATE DATABASE … TEMPLATE``, file by file), dropped at the end."""
+    if not re.fullmatch(r"[a-z_][a-z0-9_]*", source):
+        raise SystemExit(f"--source {source!r}: a PostgreSQL database name, [a-z_][a-z0-9_]*")
+    server = make_url(database_url(args.database))
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    copy = f"bench_bill_{uuid.uuid4().hex[:8]}"
+    try:
+        with admin.connect() as connection:
+            found = connection.execute(
+                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": source}
+            ).first()
+            if found is None:
+                connection.execute(text(f'CREATE DATABASE "{source}"'))
+        if found is None:
+            try:
+                generate_into(server.set(database=source).render_as_string(False), source, args)
+            except BaseException:
+                with admin.connect() as connection:
+                    connection.execute(text(f'DROP DATABASE "{source}"'))
+                raise
+        with admin.connect() as connection:
+            connection.execute(
+                text(f'CREATE DATABASE "{copy}" TEMPLATE "{source}" STRATEGY FILE_COPY')
+            )
+        url = server.set(database=copy).render_as_string(hide_password=False)
+        return bench(url, "postgresql", args, copied=source)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{copy}"'))
         admin.dispose()
 
 
@@ -683,9 +732,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument(
         "--source",
-        type=Path,
-        help="SQLite: the generated database kept at this path (made by the first run with "
-        "it, copied by the next ones; delete it when the code or the mix changes)",
+        help="the generated database kept, made by the first run with it and copied by the "
+        "next ones (drop it when the code or the mix changes): SQLite, a file's path; "
+        "PostgreSQL, a database's name on the server of --database",
     )
     parser.add_argument(
         "--base",
@@ -700,13 +749,12 @@ def main() -> None:
         parser.error(f"--subscriptions above --base ({args.base}) must be a multiple of it")
     if args.database and make_url(args.database).get_backend_name() != "postgresql":
         parser.error("--database takes a PostgreSQL URL; SQLite runs in a temporary directory")
-    if args.database and args.source:
-        parser.error("--source keeps a SQLite database; PostgreSQL is generated every run")
     if args.database:
         status = on_postgres(args)
     else:
         with tempfile.TemporaryDirectory(prefix="prorata-bench-bill-") as folder:
-            status = bench(f"sqlite:///{Path(folder) / 'bench.db'}", "sqlite", args, args.source)
+            source = Path(args.source) if args.source else None
+            status = bench(f"sqlite:///{Path(folder) / 'bench.db'}", "sqlite", args, source)
     sys.exit(status)
 
 
