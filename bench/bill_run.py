@@ -47,7 +47,7 @@ renews each batch one subscription at a time (the path the batch path falls back
 SQLite (the default) runs in a temporary directory; ``--database postgresql://…`` runs in
 a new schema of that database, dropped at the end.
 
-    .venv/bin/python bench/bill_run.py --subscriptions 2000 [--workers 2] [--batch 200]
+    .venv/bin/python bench/bill_run.py --subscriptions 2000 [--workers 2] [--batch N]
         [--database URL] [--profile] [--one-at-a-time] [--worker-checkpoints] [--base 20000]
         [--source /tmp/bench-1m.db | --source bench_1m]
 
@@ -96,7 +96,13 @@ from prorata.core.changes import Refusal
 from prorata.core.model import Account, Cancel, Change, Subscribe
 from prorata.scenario.loader import parse_scenario
 from prorata.scenario.on_store import billing_on
-from prorata.services.bill_run import Summary, due_count, new_run_id, run_until_done
+from prorata.services.bill_run import (
+    Summary,
+    default_batch,
+    due_count,
+    new_run_id,
+    run_until_done,
+)
 from prorata.services.recording import publish_outcome
 
 CATALOG = """
@@ -622,12 +628,13 @@ def bench(url: str, name: str, args, source: Path | None = None, copied: str = "
         print(f"FAILED: {expected} subscriptions due at {UNTIL.isoformat()}, expected {n}")
         return 1
     together = not args.one_at_a_time
+    batch = default_batch(engine.dialect.name) if args.batch is None else args.batch
     if args.profile:
-        summary, spent = profile(url, n, args.batch, together)
+        summary, spent = profile(url, n, batch, together)
         errors, startup, workers, cpu = [], 0.0, 1, ""
     else:
         summary, spent, startup, errors, cpu = bill_run(
-            url, args.workers, args.batch, together, not args.worker_checkpoints
+            url, args.workers, batch, together, not args.worker_checkpoints
         )
         workers = args.workers
     problems = check(engine, n, summary, errors)
@@ -637,7 +644,7 @@ def bench(url: str, name: str, args, source: Path | None = None, copied: str = "
     renewals_per_s = summary.renewals / spent
     floor_per_s = n / floor
     print(
-        f"bill run: workers={workers} batch={args.batch}"
+        f"bill run: workers={workers} batch={batch}"
         f"{'' if together else ' one at a time'}"
         f"{' (profiled, in process)' if args.profile else ''} seconds={spent:.2f} "
         f"(worker startup {startup:.2f} s, not counted) renewals={summary.renewals} "
@@ -715,7 +722,12 @@ def main() -> None:
         "--database", help="a PostgreSQL URL (default: SQLite in a temporary directory)"
     )
     parser.add_argument("--workers", type=int, default=2, help="bill-run worker processes")
-    parser.add_argument("--batch", type=int, default=200, help="subscriptions per transaction")
+    parser.add_argument(
+        "--batch",
+        type=int,
+        help="subscriptions per transaction (default: the bill run's, 1000 on PostgreSQL, "
+        "200 on SQLite)",
+    )
     parser.add_argument(
         "--profile", action="store_true", help="one worker, in process, under cProfile"
     )
@@ -743,7 +755,7 @@ def main() -> None:
         help="subscriptions generated; more are copies of them (N must be a multiple)",
     )
     args = parser.parse_args()
-    if args.subscriptions < 1 or args.workers < 1 or args.batch < 1 or args.base < 1:
+    if args.subscriptions < 1 or args.workers < 1 or (args.batch or 1) < 1 or args.base < 1:
         parser.error("--subscriptions, --workers, --batch and --base must be at least 1")
     if args.subscriptions > args.base and args.subscriptions % args.base:
         parser.error(f"--subscriptions above --base ({args.base}) must be a multiple of it")

@@ -290,7 +290,7 @@ def _bill_worker(
     url: str,
     until,
     run_id: str,
-    batch: int,
+    batch: int | None,
     queue,
     share: tuple[int, int] | None = None,
     autocheckpoint: bool = True,
@@ -322,7 +322,12 @@ def bill_run_command(
     ),
     workers: int = typer.Option(1, min=1, max=64, help="Worker processes."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show the documents; keep nothing."),
-    batch: int = typer.Option(200, min=1, max=10_000, help="Subscriptions per transaction."),
+    batch: int | None = typer.Option(
+        None,
+        min=1,
+        max=10_000,
+        help="Subscriptions per transaction (default: 1000 on PostgreSQL, 200 on SQLite).",
+    ),
     database: str | None = typer.Option(None, "--database", help="SQLAlchemy URL."),
 ) -> None:
     """Renew every subscription that fell due, exactly once (several may run at once)."""

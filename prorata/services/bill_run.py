@@ -92,6 +92,21 @@ class Summary:
 _ATTEMPTS = 5
 
 
+def default_batch(dialect: str) -> int:
+    """Subscriptions a batch claims when the caller does not say: 1,000 on PostgreSQL,
+    200 on SQLite.
+
+    A batch has costs of its own, whatever its size: about 20 statements (the claim, the
+    batch's reads, the numbers, one COPY per table, the heads' move, the commit), each
+    with its round trip and, for COPY, the server's setting up of the foreign-key checks.
+    On PostgreSQL a million renewals with two workers took 188–196 s in batches of 200,
+    181 s in batches of 500, 173 and 174 s in batches of 1,000 and 181 s in batches of
+    2,000 (the workers' CPU 173 → 157 s). On SQLite a batch holds the write lock while it
+    is written and is computed again when its accounts moved meanwhile; 500 was not faster
+    than 200 there."""
+    return 1000 if dialect == "postgresql" else 200
+
+
 def new_run_id() -> str:
     return f"run_{uuid.uuid4().hex[:16]}"
 
@@ -524,7 +539,7 @@ def run_batch(
     until: datetime,
     *,
     run_id: str,
-    batch: int = 200,
+    batch: int | None = None,
     skip: set[int] | None = None,
     together: bool = True,
     share: tuple[int, int] | None = None,
@@ -541,6 +556,7 @@ def run_batch(
     each the first due of its account; on PostgreSQL its share first, then the first due
     of each account, oldest first."""
     skip = set() if skip is None else skip
+    batch = default_batch(engine.dialect.name) if batch is None else batch
     if together and engine.dialect.name == "sqlite":
         # its own share oldest first; once that is done, the others' from the far end, so
         # that a worker that finished early meets the others only at their last batch
@@ -627,7 +643,7 @@ def run_until_done(
     until: datetime,
     *,
     run_id: str,
-    batch: int = 200,
+    batch: int | None = None,
     progress: Callable[[Summary], None] | None = None,
     together: bool = True,
     share: tuple[int, int] | None = None,
@@ -653,9 +669,10 @@ def run_until_done(
             progress(done)
 
 
-def dry_run(engine: Engine, until: datetime, *, batch: int = 200) -> Summary:
+def dry_run(engine: Engine, until: datetime, *, batch: int | None = None) -> Summary:
     """What a bill run until ``until`` would do, with its documents; nothing is kept."""
     summary, skip = Summary(), set()
+    batch = default_batch(engine.dialect.name) if batch is None else batch
     with engine.connect() as connection:
         transaction = connection.begin()
         try:
