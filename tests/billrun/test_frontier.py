@@ -20,9 +20,11 @@ import pytest
 from sqlalchemy import select
 
 from prorata.adapters import schema as t
+from prorata.adapters.database import make_engine
 from prorata.services.bill_run import Frontier, due_count, new_run_id, run_batch, run_until_done
 from tests.billrun import checks, world
 from tests.billrun.test_concurrent import assert_same_documents
+from tests.conftest import migrated_database
 
 UNTIL = datetime(2024, 3, 1, 12, tzinfo=world.ZONE)
 SUBSCRIPTIONS = 80
@@ -45,9 +47,17 @@ def renew(engine, skip: set[int], frontier: Frontier):
     return run_batch(engine, UNTIL, run_id=new_run_id(), batch=BATCH, skip=skip, frontier=frontier)
 
 
-def test_held_subscriptions_behind_the_frontier_are_renewed_at_the_end(engine):
-    if engine.dialect.name != "postgresql":
-        pytest.skip("another transaction holds rows (FOR UPDATE) on PostgreSQL only")
+@pytest.fixture
+def postgres_engine(request, tmp_path):
+    """PostgreSQL only: another transaction holds rows (``FOR UPDATE``) there."""
+    for url in migrated_database("postgresql", request, tmp_path):
+        engine = make_engine(url)
+        yield engine
+        engine.dispose()
+
+
+def test_held_subscriptions_behind_the_frontier_are_renewed_at_the_end(postgres_engine):
+    engine = postgres_engine
     plan = world.plan(SUBSCRIPTIONS, 515151)
     single = world.record(engine, plan)
     one = run_until_done(engine, UNTIL, run_id=new_run_id(), batch=BATCH)
