@@ -190,6 +190,7 @@ class Frontier:
 
     def __init__(self) -> None:
         self.after: dict[str, tuple[datetime, int]] = {}
+        self.from_start = True  # whether the last claim started at the start, every kind
 
     def claim(self, connection: Connection, until, batch, skip, share):
         """The next claim, from the frontier: the ``share`` of the accounts first, then the
@@ -198,18 +199,21 @@ class Frontier:
         kinds = [("share", {"share": share}), ("others", {"first_of_account": True})]
         if share is None:
             kinds = [("others", {})]
+        self.from_start = True
         for kind, where in kinds:
-            rows = _claim(connection, until, batch, skip, after=self.after.get(kind), **where)
+            after = self.after.get(kind)
+            self.from_start = self.from_start and after is None
+            rows = _claim(connection, until, batch, skip, after=after, **where)
             if rows:
                 self.after[kind] = (rows[0].due_at, rows[0].id)
                 return rows
         return []
 
     def restart(self) -> bool:
-        """Claim from the start again; whether any claim had started later."""
-        started_later = bool(self.after)
+        """Claim from the start again; whether the last claim had started later (a claim
+        from the start that renewed nothing is not made again)."""
         self.after.clear()
-        return started_later
+        return not self.from_start
 
 
 def _earlier_elsewhere(
@@ -601,8 +605,7 @@ def _under_the_lock(
     frontier = Frontier() if frontier is None else frontier
     summary = _attempts(engine, until, run_id, batch, skip, together, share, frontier)
     if not (summary.subscriptions or summary.renewals or summary.failures) and frontier.restart():
-        # nothing from the frontier: once more from the start (once: that claim sets the
-        # frontier again)
+        # nothing from the frontier: once more from the start
         summary = _attempts(engine, until, run_id, batch, skip, together, share, frontier)
     return summary
 
@@ -677,7 +680,7 @@ def dry_run(engine: Engine, until: datetime, *, batch: int | None = None) -> Sum
         transaction = connection.begin()
         try:
             # the transaction sees its own renewals: what it renewed is no longer due
-            frontier, restarted = Frontier(), False
+            frontier = Frontier()
             while True:
                 rows = frontier.claim(connection, until, batch, skip, None)
                 done = Summary()
@@ -688,12 +691,9 @@ def dry_run(engine: Engine, until: datetime, *, batch: int | None = None) -> Sum
                     )
                     skip.update(row.id for row in rows if row.key in done.failures)
                     summary.add(done)
-                if done.subscriptions or done.renewals or done.failures:
-                    restarted = False
-                elif restarted or not frontier.restart():
+                renewed = done.subscriptions or done.renewals or done.failures
+                if not renewed and not frontier.restart():
                     break  # nothing from the frontier, nor then from the start
-                else:
-                    restarted = True
         finally:
             transaction.rollback()
     return summary
