@@ -98,8 +98,8 @@ from prorata.core.model import Account, Cancel, Change, Subscribe
 from prorata.scenario.loader import parse_scenario
 from prorata.scenario.on_store import billing_on
 from prorata.services.bill_run import (
+    DEFAULT_BATCH,
     Summary,
-    default_batch,
     due_count,
     new_run_id,
     run_until_done,
@@ -632,7 +632,7 @@ def bench(url: str, name: str, args, source: Path | None = None, copied: str = "
         print(f"FAILED: {expected} subscriptions due at {UNTIL.isoformat()}, expected {n}")
         return 1
     together = not args.one_at_a_time
-    batch = default_batch(engine.dialect.name) if args.batch is None else args.batch
+    batch = DEFAULT_BATCH if args.batch is None else args.batch
     if args.profile:
         summary, spent = profile(url, n, batch, together)
         errors, startup, workers, cpu = [], 0.0, 1, ""
@@ -729,8 +729,7 @@ def main() -> None:
     parser.add_argument(
         "--batch",
         type=int,
-        help="subscriptions per transaction (default: the bill run's, 1000 on PostgreSQL, "
-        "200 on SQLite)",
+        help="subscriptions per transaction (default: the bill run's, 1000)",
     )
     parser.add_argument(
         "--profile", action="store_true", help="one worker, in process, under cProfile"

@@ -326,7 +326,7 @@ def bill_run_command(
         None,
         min=1,
         max=10_000,
-        help="Subscriptions per transaction (default: 1000 on PostgreSQL, 200 on SQLite).",
+        help="Subscriptions per transaction (default: 1000).",
     ),
     database: str | None = typer.Option(None, "--database", help="SQLAlchemy URL."),
 ) -> None:

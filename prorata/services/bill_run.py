@@ -56,6 +56,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from prorata.adapters import schema as t
 from prorata.adapters.batch_reading import StaleBatch, read_batch, records
+from prorata.adapters.database import batch_connection
 from prorata.adapters.renewal_batch import BatchBook, Recorder, numbered_document
 from prorata.adapters.store import StoreBook, TenantConfig, load_config, lock_series
 from prorata.core import lifecycle
@@ -92,19 +93,17 @@ class Summary:
 _ATTEMPTS = 5
 
 
-def default_batch(dialect: str) -> int:
-    """Subscriptions a batch claims when the caller does not say: 1,000 on PostgreSQL,
-    200 on SQLite.
-
-    A batch has costs of its own, whatever its size: about 20 statements (the claim, the
-    batch's reads, the numbers, one COPY per table, the heads' move, the commit), each
-    with its round trip and, for COPY, the server's setting up of the foreign-key checks.
-    On PostgreSQL a million renewals with two workers took 188–196 s in batches of 200,
-    181 s in batches of 500, 173 and 174 s in batches of 1,000 and 181 s in batches of
-    2,000 (the workers' CPU 173 → 157 s). On SQLite a batch holds the write lock while it
-    is written and is computed again when its accounts moved meanwhile; 500 was not faster
-    than 200 there."""
-    return 1000 if dialect == "postgresql" else 200
+# Subscriptions a batch claims when the caller does not say. A batch has costs of its own,
+# whatever its size: about 20 statements (the claim, the batch's reads, the numbers, one
+# COPY per table, the heads' move, the commit), each with its round trip and, for COPY, the
+# server's setting up of the foreign-key checks; on SQLite, the index pages above the
+# leaves, read again by every transaction (SQLite empties a connection's page cache when
+# another connection wrote) and written once per commit. A million renewals with two
+# workers: on PostgreSQL 188-196 s in batches of 200, 181 s of 500, 173 and 174 s of 1,000,
+# 181 s of 2,000; on SQLite, with the page cache of batch_connection, 124 to 150 s in
+# batches of 1,000 against 147 to 189 s of 200 (the VM's speed moved within the hour); with
+# SQLite's default page cache, 500 was not faster than 200.
+DEFAULT_BATCH = 1000
 
 
 def new_run_id() -> str:
@@ -492,7 +491,7 @@ def _outside_the_lock(
     when the batch must be renewed the usual way, under the lock: something changed
     meanwhile (another worker renewed one of these subscriptions, a change or a payment
     came in), or its first subscription failed or needs the one-at-a-time path."""
-    with engine.connect() as connection:
+    with batch_connection(engine) as connection:
         connection.execution_options(sqlite_begin="DEFERRED")
         with connection.begin():
             rows = _claim(connection, until, batch, skip, share, steal, first_of_account=steal)
@@ -560,7 +559,7 @@ def run_batch(
     each the first due of its account; on PostgreSQL its share first, then the first due
     of each account, oldest first."""
     skip = set() if skip is None else skip
-    batch = default_batch(engine.dialect.name) if batch is None else batch
+    batch = DEFAULT_BATCH if batch is None else batch
     if together and engine.dialect.name == "sqlite":
         # its own share oldest first; once that is done, the others' from the far end, so
         # that a worker that finished early meets the others only at their last batch
@@ -615,7 +614,7 @@ def _attempts(engine, until, run_id, batch, skip, together, share, frontier) -> 
     for attempt in range(_ATTEMPTS):
         summary = Summary()
         try:
-            with engine.connect() as connection, connection.begin():
+            with batch_connection(engine) as connection, connection.begin():
                 rows = frontier.claim(connection, until, batch, skip, share)
                 if not rows:
                     return summary
@@ -675,8 +674,8 @@ def run_until_done(
 def dry_run(engine: Engine, until: datetime, *, batch: int | None = None) -> Summary:
     """What a bill run until ``until`` would do, with its documents; nothing is kept."""
     summary, skip = Summary(), set()
-    batch = default_batch(engine.dialect.name) if batch is None else batch
-    with engine.connect() as connection:
+    batch = DEFAULT_BATCH if batch is None else batch
+    with batch_connection(engine) as connection:
         transaction = connection.begin()
         try:
             # the transaction sees its own renewals: what it renewed is no longer due
