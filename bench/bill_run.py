@@ -758,7 +758,8 @@ def main() -> None:
         help="subscriptions generated; more are copies of them (N must be a multiple)",
     )
     args = parser.parse_args()
-    if args.subscriptions < 1 or args.workers < 1 or (args.batch or 1) < 1 or args.base < 1:
+    batch_too_small = args.batch is not None and args.batch < 1  # None: the bill run's
+    if min(args.subscriptions, args.workers, args.base) < 1 or batch_too_small:
         parser.error("--subscriptions, --workers, --batch and --base must be at least 1")
     if args.subscriptions > args.base and args.subscriptions % args.base:
         parser.error(f"--subscriptions above --base ({args.base}) must be a multiple of it")

@@ -100,9 +100,10 @@ _ATTEMPTS = 5
 # leaves, read again by every transaction (SQLite empties a connection's page cache when
 # another connection wrote) and written once per commit. A million renewals with two
 # workers: on PostgreSQL 188-196 s in batches of 200, 181 s of 500, 173 and 174 s of 1,000,
-# 181 s of 2,000; on SQLite, with the page cache of batch_connection, 124 to 150 s in
-# batches of 1,000 against 147 to 189 s of 200 (the VM's speed moved within the hour); with
-# SQLite's default page cache, 500 was not faster than 200.
+# 181 s of 2,000; on SQLite, one copied million, with the page cache of batch_connection
+# 123.9 to 162.1 s in batches of 1,000 (six runs) against 167.7 to 188.8 s of 200 with
+# SQLite's default cache (three runs; the VM's speed moved by a third within the hour); with
+# the default cache, 500 was not faster than 200.
 DEFAULT_BATCH = 1000
 
 
