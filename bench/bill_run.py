@@ -41,10 +41,11 @@ the floor a renewal is).
 ``--profile`` runs the bill run in this process under cProfile (one worker) and prints the
 top functions by cumulative and by internal time, the time per area (SQLAlchemy, the
 driver, the codec, the core, the batch path's own code) and the cumulative time of a few
-entry points. ``--worker-checkpoints`` leaves SQLite's checkpoints to each worker after its
-commits (SQLite's default, as before the checkpointer), for comparison. ``--one-at-a-time``
-renews each batch one subscription at a time (the path the batch path falls back to;
-``run_until_done(..., together=False)``), for comparison.
+entry points (:mod:`profile_report`). ``--worker-checkpoints`` leaves SQLite's
+checkpoints to each worker after its commits (SQLite's default, as before the
+checkpointer), for comparison. ``--one-at-a-time`` renews each batch one subscription at a
+time (the path the batch path falls back to; ``run_until_done(..., together=False)``), for
+comparison.
 SQLite (the default) runs in a temporary directory; ``--database postgresql://…`` runs in
 a new schema of that database, dropped at the end.
 
@@ -66,9 +67,7 @@ import argparse
 import contextlib
 import cProfile
 import functools
-import io
 import multiprocessing
-import pstats
 import random
 import re
 import resource
@@ -84,6 +83,7 @@ from pathlib import Path
 from queue import Empty
 from zoneinfo import ZoneInfo
 
+from profile_report import print_report
 from replicate import replicate
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
@@ -499,70 +499,6 @@ def insert_floor(engine, n: int, attempts: int = 3) -> float:
 # -- profile ---------------------------------------------------------------------------------
 
 
-def _area(path: str, name: str) -> str:
-    if "sqlite3" in name or "psycopg" in path or "psycopg" in name or "socket" in name:
-        return "database driver and server (sqlite3 / psycopg calls, waits)"
-    if "/sqlalchemy/sql/" in path:
-        return "SQLAlchemy sql/: statement building, cache keys, compiling, params"
-    if "/sqlalchemy/" in path:
-        return "SQLAlchemy engine/ and rest: execution, results, rows"
-    if path.endswith("prorata/adapters/codec.py") or "/json/" in path or "_json" in name:
-        return "codec (prorata.adapters.codec and json)"
-    if path.endswith(
-        (
-            "prorata/adapters/renewal_batch.py",
-            "prorata/adapters/batch_reading.py",
-            "prorata/adapters/batch_writing.py",
-        )
-    ):
-        return "the batch path (prorata.adapters.renewal_batch, batch_reading, batch_writing)"
-    if "/prorata/core/" in path:
-        return "prorata.core (own code)"
-    if "/prorata/" in path:
-        return "prorata services and adapters (own code)"
-    return "stdlib and other (datetime, zoneinfo, decimal, dataclasses, … called by all)"
-
-
-def areas(stats: pstats.Stats) -> list[tuple[str, float]]:
-    """Internal time summed per area of the code."""
-    totals: dict[str, float] = {}
-    for (path, _line, name), (_cc, _nc, tottime, _ct, _callers) in stats.stats.items():
-        area = _area(path, name)
-        totals[area] = totals.get(area, 0.0) + tottime
-    return sorted(totals.items(), key=lambda item: -item[1])
-
-
-ENTRY_POINTS = (
-    ("prorata/adapters/codec.py", "encode"),
-    ("prorata/adapters/codec.py", "decode"),
-    ("prorata/core/lifecycle.py", "advance"),
-    ("prorata/core/documents.py", "issue_invoice"),
-    ("prorata/services/bill_run.py", "_claim"),
-    ("prorata/adapters/batch_reading.py", "read_batch"),
-    ("prorata/adapters/renewal_batch.py", "write"),
-    ("prorata/adapters/batch_writing.py", "write_rows"),
-    ("prorata/services/bill_run.py", "_renew_one"),
-    ("prorata/services/recording.py", "publish_outcome"),
-    ("sqlalchemy/engine/base.py", "execute"),
-    ("sqlalchemy/sql/elements.py", "_compile_w_cache"),
-    ("sqlalchemy/engine/default.py", "do_execute"),
-    ("sqlalchemy/engine/default.py", "do_executemany"),
-)
-
-
-def entry_points(stats: pstats.Stats) -> list[tuple[str, float]]:
-    """Cumulative time of a few functions (recursion counted once by cProfile)."""
-    found = []
-    for suffix, function in ENTRY_POINTS:
-        cumulative = sum(
-            ct
-            for (path, _line, name), (_cc, _nc, _tt, ct, _callers) in stats.stats.items()
-            if path.endswith(suffix) and name == function
-        )
-        found.append((f"{suffix}:{function}", cumulative))
-    return found
-
-
 def profile(url: str, n: int, batch: int, together: bool = True) -> tuple[Summary, float]:
     from prorata.entrypoints.cli import worker_gc
 
@@ -575,20 +511,7 @@ def profile(url: str, n: int, batch: int, together: bool = True) -> tuple[Summar
     profiler.disable()
     spent = time.perf_counter() - began
     engine.dispose()
-    for order in ("cumulative", "tottime"):
-        out = io.StringIO()
-        pstats.Stats(profiler, stream=out).sort_stats(order).print_stats(25)
-        text_ = out.getvalue()
-        print(f"\n-- top 25 by {order} --\n{text_[text_.find('   ncalls') :]}")
-    stats = pstats.Stats(profiler)
-    total = stats.total_tt
-    print(f"-- internal time by area (profiled total {total:.2f} s) --")
-    for area, seconds in areas(stats):
-        print(f"{100 * seconds / total:5.1f} %  {seconds:7.2f} s  {area}")
-    print("-- cumulative time of entry points --")
-    for where, seconds in entry_points(stats):
-        print(f"{100 * seconds / total:5.1f} %  {seconds:7.2f} s  {where}")
-    print(flush=True)
+    print_report(profiler)
     return summary, spent
 
 
