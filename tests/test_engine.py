@@ -250,6 +250,56 @@ def test_anchor_reset_is_refused_once_a_cancellation_is_scheduled():
     assert codes(out) == ["cancellation_scheduled"]
 
 
+def test_a_contract_changes_its_billing_cycle_at_the_end_of_its_term_not_within_it():
+    """A quarterly term billed monthly: annual billing now, or the anchor reset that
+    restarts a month on the change day, would start a period ending after the term:
+    refused, nothing billed or kept. A plan change keeps the period and applies; annual
+    billing at the end of the term applies there and makes the next term a year."""
+    quarterly = (
+        "- {at: 2024-01-01, subscribe: {id: s1, account: acme, plan: basic-m, quantity: 2,"
+        " term: {period: quarterly}}}\n"
+    )
+    out = run(
+        "chetspms",
+        quarterly
+        + """
+        - {at: 2024-02-10, change: {subscription: s1, period: annual}}
+        - {at: 2024-03-10, change: {subscription: s1, plan: pro-m, anchor: reset}}
+        - {at: 2024-03-11, change: {subscription: s1, plan: pro-m}}
+        """,
+        run_until="2024-03-20",
+    )
+    assert codes(out) == ["period_past_term", "period_past_term"]
+    first, second = out["rejected"]
+    past = "ends on Feb 10, 2025, after the contract's term ends on Apr 1, 2024"
+    assert past in first["message"]
+    assert "ends on Apr 10, 2024" in second["message"]
+    assert out["subscriptions"]["s1"]["plan"] == "pro-m"
+    assert out["subscriptions"]["s1"]["period_end"] == "2024-04-01"
+    assert [d["total"] for d in out["documents"] if d["type"] == "invoice"][:3] == [
+        "60.00",
+        "60.00",
+        "60.00",
+    ]
+
+    later = run(
+        "aircall",
+        quarterly
+        + """
+        - {at: 2024-02-11, change: {subscription: s1, period: annual, timing: end_of_term}}
+        - {at: 2025-03-10, change: {subscription: s1, quantity: 1}}
+        """,
+        run_until="2025-04-02",
+    )
+    # the year from the term's end is the next term: 22 days before its renewal on
+    # 2025-04-01 a seat reduction is past the 30 days' notice
+    assert codes(later) == ["notice_period_passed"]
+    assert later["subscriptions"]["s1"]["plan"] == "basic-y"
+    assert later["subscriptions"]["s1"]["period_end"] == "2026-04-01"
+    invoices = [(d["date"], d["total"]) for d in later["documents"] if d["type"] == "invoice"]
+    assert invoices[-2:] == [("2024-04-01", "600.00"), ("2025-04-01", "600.00")]
+
+
 CANCEL_AT_ONCE = """
 - {at: 2024-01-16, change: {subscription: s1, quantity: 3}}
 - {at: 2024-01-21, cancel: {subscription: s1}}

@@ -196,6 +196,29 @@ def effective_policy(ctx: Context, items: tuple[Item, ...], change: Change | Non
     return ctx.policy.with_overrides(*layers, where=f"catalog.{plan.id}.policy")
 
 
+def _ends_past_term(ctx: Context, sub: Subscription, quote: Quote) -> Refusal | None:
+    """Why an immediate change cannot start the billing period it would: that period ends
+    after the contract's term (a cycle changed, or restarted, mid-term: the term's end
+    must be the end of a billing period, where its renewal and notice are checked). None
+    when it ends by then, when the change keeps the period's end (a seat or plan change
+    is not refused for a period the subscription already had), or there is no term. At the
+    term's end the same change applies, the next term lasting at least one of its periods
+    (``lifecycle``)."""
+    after = quote.subscription
+    if sub.term is None or after is None or after.period_end is None:
+        return None
+    if after.period_end <= sub.term.end or after.period_end == sub.period_end:
+        return None
+    locale = refusal_locale(ctx, sub)
+    return refuse(
+        ctx,
+        sub,
+        "period_past_term",
+        end=wording.when(after.period_end, locale),
+        term_end=wording.when(sub.term.end, locale),
+    )
+
+
 def end_of_term(sub: Subscription) -> datetime:
     """When an end-of-term change takes effect: the contract term's end, else the period's."""
     if sub.term is not None:
@@ -261,6 +284,9 @@ def evaluate(
             primary, kinds, "end_of_term", None, when, subscription=sub.evolve(scheduled=scheduled)
         )
     quote = quote_immediate(ctx, policy, sub, items, primary, kinds, change, at)
+    refusal = _ends_past_term(ctx, sub, quote)
+    if refusal is not None:
+        return refusal
     target = ctx.catalog.plan(items[0].plan)
     if target.manual and target.id != sub.plan and not approved:
         quote = replace(quote, request_reason="manual_fulfillment")

@@ -30,7 +30,7 @@ from prorata.core.changes import (
     route,
 )
 from prorata.core.documents import Line
-from prorata.core.model import Cancel, Subscribe
+from prorata.core.model import Cancel, Subscribe, TermSpec
 from prorata.core.policy import ChangeRule, Policy
 from prorata.core.proration import Pricing, billed_credit, change_instant, period_line
 from prorata.core.subscription import Item, Subscription, Term, charged_segments
@@ -179,6 +179,17 @@ def advance(ctx: Context, sub: Subscription, at: datetime) -> Step:
     return _advance(ctx, sub, at)
 
 
+def _next_term_unit(ctx: Context, sub: Subscription):
+    """How long the term that follows ``sub``'s lasts: as long, unless a change applied at
+    its end bills by a longer period (a month-to-month contract moved to annual billing):
+    then one of those periods, as a term holds whole billing periods
+    (:meth:`~prorata.core.model.TermSpec.covers`)."""
+    billing = ctx.catalog.plan(sub.plan).period
+    if TermSpec(sub.term.unit).covers(billing):
+        return sub.term.unit
+    return billing
+
+
 def _advance(ctx: Context, sub: Subscription, at: datetime) -> Step:
     if sub.cancel_at is not None and sub.cancel_at <= at:
         return _end(ctx, sub, at, "cancelled")
@@ -203,9 +214,8 @@ def _advance(ctx: Context, sub: Subscription, at: datetime) -> Step:
         if not sub.term.auto_renew:
             ended = _end(ctx, sub, at, "expired")
             return replace(ended, lines=(*used, *ended.lines))
-        sub = sub.evolve(
-            term=Term(sub.term.unit, sub.term.end, term_end(sub.term.end, sub.term.unit))
-        )
+        unit = _next_term_unit(ctx, sub)
+        sub = sub.evolve(term=Term(unit, sub.term.end, term_end(sub.term.end, unit)))
     # ``at`` is a boundary, unless a scheduled change of cycle has just aligned the schedule
     # on the calendar: then the new plan's first period is prorated over the full period
     period = sub.schedule.period_containing(at)

@@ -87,6 +87,13 @@ REFUSALS = {
         "fr": "Cet abonnement prend fin le {at} : annulez la résiliation avant de changer "
         "son cycle de facturation.",
     },
+    "period_past_term": {
+        "en": "The billing period this change would start ends on {end}, after the "
+        "contract's term ends on {term_end}: change the billing cycle at the end of the term.",
+        "fr": "La période de facturation que cette modification ouvrirait prend fin le {end}, "
+        "après la fin du terme du contrat le {term_end} : changez le cycle de facturation à "
+        "la fin du terme.",
+    },
     "seats_assigned": {
         "en": "{assigned} seats are assigned to users; release {excess} of them before "
         "reducing to {quantity}.",
