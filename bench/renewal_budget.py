@@ -46,7 +46,8 @@ from prorata.adapters import codec
 from prorata.adapters import schema as t
 from prorata.adapters.batch_reading import read_batch
 from prorata.adapters.database import make_engine, migrate
-from prorata.adapters.store import account_from_row, load_config
+from prorata.adapters.store import load_config
+from prorata.adapters.store_accounts import account_from_row
 from prorata.core.changes import Context
 from prorata.core.documents import LedgerEntry
 from prorata.core.money import Money

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator
 from sqlalchemy import Engine, Table, func, select, text
 
 from prorata.adapters import schema as t
-from prorata.adapters.store import document_number
+from prorata.adapters.numbering import document_number
 
 # in dependency order: a table's references are copied before it
 TABLES = (

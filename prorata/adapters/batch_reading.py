@@ -17,7 +17,7 @@ import orjson
 from sqlalchemy import ARRAY, BigInteger, Connection, any_, bindparam, func, literal_column, select
 
 from prorata.adapters import schema as t
-from prorata.adapters.store import ACCOUNT_COLUMNS
+from prorata.adapters.store_accounts import ACCOUNT_COLUMNS
 
 
 class SlowPath(Exception):

@@ -54,14 +54,9 @@ from prorata.adapters import codec
 from prorata.adapters import schema as t
 from prorata.adapters.batch_reading import Batch, SlowPath, StaleBatch
 from prorata.adapters.batch_writing import CLOSE, OPEN, Deferred, new_ids, write_rows
-from prorata.adapters.store import (
-    _MOVE_HEAD,
-    AccountDirectory,
-    StoreBook,
-    TenantConfig,
-    document_number,
-    take_numbers,
-)
+from prorata.adapters.numbering import document_number, take_numbers
+from prorata.adapters.store import _MOVE_HEAD, StoreBook, TenantConfig
+from prorata.adapters.store_accounts import AccountDirectory
 from prorata.adapters.store_payments import INSERT_COLLECTION, new_collection
 from prorata.core.documents import CreditNote, Document, LedgerEntry
 from prorata.core.money import Money

@@ -3,7 +3,10 @@
 :class:`StoreBook` implements :class:`prorata.services.book.Ledger` over a SQLAlchemy
 connection whose transaction the caller owns; it never commits. It turns rows into the
 core's values and back, so billing over the store records exactly what it records in
-memory (the scenario tests compare the two byte for byte).
+memory (the scenario tests compare the two byte for byte). Its accounts come from
+:mod:`~prorata.adapters.store_accounts`, its document numbers from
+:mod:`~prorata.adapters.numbering`, its payments and collections from
+:mod:`~prorata.adapters.store_payments`.
 
 Invariants:
 - reads and writes are confined to ``tenant_id``; external keys are resolved within it;
@@ -18,7 +21,7 @@ Invariants:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
 from fractions import Fraction
@@ -31,11 +34,13 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from prorata.adapters import codec
 from prorata.adapters import schema as t
+from prorata.adapters.numbering import document_number, next_in_series
+from prorata.adapters.store_accounts import AccountDirectory
 from prorata.adapters.store_payments import PaymentRecords
 from prorata.core.catalog import Catalog
 from prorata.core.documents import CreditNote, Document, Invoice, LedgerEntry, Line
 from prorata.core.lifecycle import due_at
-from prorata.core.model import Account, Cancel, Change
+from prorata.core.model import Cancel, Change
 from prorata.core.money import Money
 from prorata.core.policy import Policy
 from prorata.core.subscription import Subscription
@@ -63,29 +68,6 @@ def upsert(connection: Connection, table, values: dict, keys: list[str]) -> None
 # Statements run for every change and renewal, built once: SQLAlchemy then skips building
 # and keying them on each call (most of a renewal's time was spent there).
 _P = bindparam
-_SERIES_START = {
-    name: dialect(t.number_series)
-    .values(tenant_id=_P("tenant"), series=_P("series_name"), last=0)
-    .on_conflict_do_nothing(index_elements=["tenant_id", "series"])
-    for name, dialect in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
-}
-_SERIES_NEXT = (
-    update(t.number_series)
-    .where(
-        t.number_series.c.tenant_id == _P("tenant"),
-        t.number_series.c.series == _P("series_name"),
-    )
-    .values(last=t.number_series.c.last + _P("count"))
-    .returning(t.number_series.c.last)
-)
-_SERIES_LOCK = (
-    select(t.number_series.c.last)
-    .where(
-        t.number_series.c.tenant_id == _P("tenant"),
-        t.number_series.c.series == _P("series_name"),
-    )
-    .with_for_update()
-)
 _HEAD = select(t.subscriptions.c.id, t.subscriptions.c.version).where(
     t.subscriptions.c.tenant_id == _P("tenant"), t.subscriptions.c.key == _P("key")
 )
@@ -114,25 +96,6 @@ _INSERT_DOCUMENT = insert(t.documents).returning(t.documents.c.id)
 _INSERT_LINES = insert(t.document_lines)
 _INSERT_LEDGER = insert(t.ledger_entries)
 _INSERT_RENEWAL = insert(t.renewals)
-# what an account is to billing (account_from_row), with its row id and tenant
-ACCOUNT_COLUMNS = tuple(
-    t.accounts.c[name]
-    for name in (
-        "id",
-        "tenant_id",
-        "key",
-        "locale",
-        "auto_pay",
-        "payment_method",
-        "tax_rate",
-        "vat_id",
-        "payment_token",
-        "pending_lines",
-    )
-)
-_ACCOUNT = select(*ACCOUNT_COLUMNS).where(
-    t.accounts.c.tenant_id == _P("tenant"), t.accounts.c.key == _P("key")
-)
 _INSERT_PAYMENT = insert(t.payments)
 _PENDING = select(t.accounts.c.pending_lines).where(t.accounts.c.id == _P("account"))
 _PENDING_LOCKED = _PENDING.with_for_update()
@@ -142,35 +105,6 @@ _SET_PENDING = (
 _BALANCE = select(func.coalesce(func.sum(t.ledger_entries.c.amount_minor), 0)).where(
     t.ledger_entries.c.account_id == _P("account"), t.ledger_entries.c.currency == _P("currency")
 )
-
-
-def next_in_series(connection: Connection, tenant_id: int, series: str) -> int:
-    """The next number of ``series``: gapless, since the increment lives in the caller's
-    transaction and the row stays locked (PostgreSQL) or the database is (SQLite)."""
-    return take_numbers(connection, tenant_id, series, 1)
-
-
-def take_numbers(connection: Connection, tenant_id: int, series: str, count: int) -> int:
-    """Take the next ``count`` numbers of ``series`` in one update; the first of them."""
-    params = {"tenant": tenant_id, "series_name": series, "count": count}
-    last = connection.execute(_SERIES_NEXT, params).scalar_one_or_none()
-    if last is None:  # the series' first number: create it, then take it
-        start = {"tenant": tenant_id, "series_name": series}
-        connection.execute(_SERIES_START[connection.dialect.name], start)
-        last = connection.execute(_SERIES_NEXT, params).scalar_one()
-    return last - count + 1
-
-
-def document_number(series: str, number: int) -> str:
-    """How number ``number`` of ``series`` is written: ``INV-0001``."""
-    return f"{series}-{number:04d}"
-
-
-def lock_series(connection: Connection, tenant_id: int, series: str) -> None:
-    """Take the lock of ``series`` now (PostgreSQL), before any account lock, so that a
-    transaction numbering many documents never waits for it while holding accounts."""
-    if connection.dialect.name == "postgresql":
-        connection.execute(_SERIES_LOCK, {"tenant": tenant_id, "series_name": series})
 
 
 # tenant configuration --------------------------------------------------------------------
@@ -223,76 +157,6 @@ def _decoded(connection: Connection, version_id: int, created: datetime):
             _VERSIONS.clear()
         _VERSIONS[key] = cached
     return cached
-
-
-def account_from_row(row: Any) -> Account:
-    return Account(
-        id=row.key,
-        locale=row.locale,
-        auto_pay=row.auto_pay,
-        payment_method=row.payment_method,
-        tax_rate=Decimal(row.tax_rate),
-        vat_id=row.vat_id,
-        payment_token=row.payment_token,
-    )
-
-
-class AccountDirectory(Mapping[str, Account]):
-    """The tenant's accounts by key, read on first use within one transaction."""
-
-    def __init__(self, connection: Connection, tenant_id: int) -> None:
-        self._connection = connection
-        self._tenant_id = tenant_id
-        self._cache: dict[str, Account] = {}
-        self.ids: dict[str, int] = {}
-        self.pending: dict[str, str | None] = {}  # codec text of the lines waiting, as read
-
-    def __getitem__(self, key: str) -> Account:
-        if key not in self._cache:
-            row = self._connection.execute(
-                _ACCOUNT, {"tenant": self._tenant_id, "key": key}
-            ).one_or_none()
-            if row is None:
-                raise KeyError(key)
-            self.remember(row)
-        return self._cache[key]
-
-    def remember(self, row: Any) -> None:
-        """Keep the account of ``row`` (a row of ``accounts``, read by the caller)."""
-        self._cache[row.key] = account_from_row(row)
-        self.ids[row.key] = row.id
-        self.pending[row.key] = row.pending_lines
-
-    def holds_pending(self, key: str) -> bool:
-        """Whether lines waited on account ``key`` when its row was read."""
-        self[key]
-        return self.pending[key] is not None
-
-    def __setitem__(self, key: str, account: Account) -> None:
-        """Keep ``account``'s payment method (the one thing billing changes on an account)."""
-        self._connection.execute(
-            update(t.accounts)
-            .where(t.accounts.c.id == self.id_of(key))
-            .values(payment_method=account.payment_method, payment_token=account.payment_token)
-        )
-        self._cache[key] = account
-
-    def id_of(self, key: str) -> int:
-        self[key]
-        return self.ids[key]
-
-    def __iter__(self) -> Iterator[str]:
-        rows = self._connection.execute(
-            select(t.accounts.c.key)
-            .where(t.accounts.c.tenant_id == self._tenant_id)
-            .order_by(t.accounts.c.id)
-        )
-        return iter([row.key for row in rows])
-
-    def __len__(self) -> int:
-        return self._connection.execute(
-            select(func.count()).where(t.accounts.c.tenant_id == self._tenant_id)
-        ).scalar_one()
 
 
 # documents -------------------------------------------------------------------------------

@@ -57,8 +57,9 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from prorata.adapters import schema as t
 from prorata.adapters.batch_reading import StaleBatch, read_batch, records
 from prorata.adapters.database import batch_connection
+from prorata.adapters.numbering import lock_series
 from prorata.adapters.renewal_batch import BatchBook, Recorder, numbered_document
-from prorata.adapters.store import StoreBook, TenantConfig, load_config, lock_series
+from prorata.adapters.store import StoreBook, TenantConfig, load_config
 from prorata.core import lifecycle
 from prorata.core.changes import Context
 from prorata.core.documents import Invoice
