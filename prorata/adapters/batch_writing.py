@@ -7,8 +7,11 @@ dictionaries of the store's own statements. Each value is converted as SQLAlchem
 have converted it for that statement (its bind processors, compiled once per statement
 and set of keys, :class:`_Plan`), after two replacements: a :class:`Deferred` row id by
 the id taken for it (:func:`new_ids`), and a text holding a number placeholder (between
-:data:`OPEN` and :data:`CLOSE`) by ``numbered(text)``. A driver error is raised as
-SQLAlchemy would have raised it (``IntegrityError`` and so on).
+:data:`OPEN` and :data:`CLOSE`) by ``numbered(text)``. Converting is done in two steps:
+:func:`prepare_rows` converts every column without such values before the ids and
+numbers exist (on SQLite, before the write lock is taken), :func:`write_prepared` the
+rest, then writes. A driver error is raised as SQLAlchemy would have raised it
+(``IntegrityError`` and so on).
 """
 
 from __future__ import annotations
@@ -111,41 +114,55 @@ class _Plan:
                 yield sql, list(chain.from_iterable(values[start : start + size]))
                 start += size
 
-    def values(self, rows: list[dict], numbered: Callable[[str], str], instants: dict) -> list:
-        """The rows' values as the driver takes them, one tuple per row (see :meth:`columns`)."""
-        return list(zip(*self.columns(rows, numbered, instants), strict=True))
-
-    def columns(self, rows: list[dict], numbered: Callable[[str], str], instants: dict) -> list:
+    def convert(self, rows: list[dict], instants: dict) -> tuple[list, list[int]]:
         """The rows' values as the driver takes them, one sequence per column (in
-        ``names``' order): deferred ids and placeholders replaced, then converted as
-        SQLAlchemy would. Column by column: a
-        column's types are looked at once, and only the kinds of value it holds are
-        visited again; an instant's value depends on nothing else, so each instant is
-        converted once (``instants``: instant → value)."""
+        ``names``' order), and the indexes of the columns left as kept (``late``): those
+        holding a deferred row id or a number placeholder, which :meth:`finish` converts
+        once the ids and numbers are taken. Column by column: a column's types are looked
+        at once, and only the kinds of value it holds are visited again; an instant's value
+        depends on nothing else, so each instant is converted once (``instants``: instant
+        → value). Needs neither the connection nor the write lock."""
         columns: list = list(zip(*map(self._get, rows), strict=True))
-        for index, (key, process, instant) in enumerate(self.order):
+        late = []
+        for index, (_, process, instant) in enumerate(self.order):
+            column = columns[index]
+            kinds = set(map(type, column))
+            texts = column if kinds == {str} else [v for v in column if type(v) is str]
+            if Deferred in kinds or (str in kinds and OPEN in "".join(texts)):
+                late.append(index)
+                continue
+            columns[index] = _processed(column, process, instant, instants)
+        return columns, late
+
+    def finish(self, columns: list, late: list[int], numbered, instants: dict) -> list:
+        """``columns`` (see :meth:`convert`) with the ``late`` ones converted: deferred ids
+        and placeholders replaced, then as SQLAlchemy would."""
+        for index in late:
+            key, process, instant = self.order[index]
             column = columns[index]
             kinds = set(map(type, column))
             if Deferred in kinds:
                 column = [
                     _row_id(key, value) if type(value) is Deferred else value for value in column
                 ]
-            if str in kinds and OPEN in "".join(
-                column if kinds == {str} else [v for v in column if type(v) is str]
-            ):
+            if str in kinds:
                 column = [
                     numbered(value) if type(value) is str and OPEN in value else value
                     for value in column
                 ]
-            if process is not None:
-                if instant:
-                    for value in set(column).difference(instants):
-                        instants[value] = process(value)
-                    column = list(map(instants.__getitem__, column))
-                else:
-                    column = list(map(process, column))
-            columns[index] = column
+            columns[index] = _processed(column, process, instant, instants)
         return columns
+
+
+def _processed(column, process, instant: bool, instants: dict) -> list:
+    """``column``'s values converted by ``process`` (an instant's once per batch)."""
+    if process is None:
+        return column
+    if instant:
+        for value in set(column).difference(instants):
+            instants[value] = process(value)
+        return list(map(instants.__getitem__, column))
+    return list(map(process, column))
 
 
 def _getter(keys: list[str]) -> Callable[[dict], tuple]:
@@ -167,64 +184,75 @@ _CHUNKS = (64, 16, 4, 1)  # rows an insert on SQLite (Plan.chunks), largest firs
 _MAX_PARAMETERS = 32_700  # an SQLite statement's (SQLAlchemy's insertmanyvalues keeps to it)
 
 
-def write_rows(
-    connection: Connection, statement, rows: list[dict], numbered, instants: dict
-) -> int:
-    """Write ``rows`` with ``statement`` (an insert, or the heads' move) in one go: COPY
-    (inserts on PostgreSQL), inserts of many rows each (SQLite, :meth:`_Plan.chunks`) or
-    the driver's ``executemany``; how many rows it changed."""
-    changed = 0
-    shapes = set(map(tuple, rows))  # the rows' keys: nearly always one set
+class Prepared:
+    """Rows of one statement and one set of keys, converted as far as they can be before
+    the write lock is taken (:func:`prepare_rows`); :func:`write_prepared` writes them."""
+
+    __slots__ = ("columns", "late", "plan", "rows", "statement")
+
+    def __init__(self, statement, plan: _Plan | None, rows: list[dict], instants: dict) -> None:
+        self.statement, self.plan, self.rows = statement, plan, rows
+        self.columns, self.late = plan.convert(rows, instants) if plan else ([], [])
+
+
+def prepare_rows(dialect, statement, rows: list[dict], instants: dict) -> list[Prepared]:
+    """``rows`` of ``statement`` (an insert, or the heads' move) grouped by their keys
+    (nearly always one set) and converted but for their deferred ids and placeholders. A
+    statement that adds values of its own is left to SQLAlchemy (``plan`` None)."""
+    shapes = set(map(tuple, rows))
     by_keys: dict[tuple[str, ...], list[dict]] = {}
     if len(shapes) == 1:
         by_keys[shapes.pop()] = rows
     else:
         for row in rows:
             by_keys.setdefault(tuple(row), []).append(row)
-    dialect = connection.dialect
+    prepared = []
     for keys, same in by_keys.items():
         plan = _PLANS.get((dialect.name, statement, keys))
         if plan is None:
             if len(_PLANS) >= 256:
                 _PLANS.clear()
             plan = _PLANS[dialect.name, statement, keys] = _Plan(statement, keys, dialect)
-        if not plan.usable:  # a statement that adds values of its own: SQLAlchemy writes it
-            same = [_resolved(row, numbered) for row in same]
-            changed += connection.execute(statement, same).rowcount
-            continue
-        driver = connection.connection.driver_connection
-        cursor = driver.cursor()
-        error = dialect.loaded_dbapi.Error
-        try:
-            if dialect.name == "postgresql" and statement.is_insert:
-                with cursor.copy(plan.copy) as copy:
-                    for values in plan.values(same, numbered, instants):
-                        copy.write_row(values)
-                changed += len(same)
-            elif dialect.name == "postgresql" and statement is _MOVE_HEAD:
-                values = plan.values(same, numbered, instants)
-                columns = [list(column) for column in zip(*values, strict=True)]
-                cursor.execute(_moves_sql(tuple(plan.names)), columns)
-                changed += cursor.rowcount
-            elif dialect.name == "postgresql":
-                named = [
-                    dict(zip(plan.names, values, strict=True))
-                    for values in plan.values(same, numbered, instants)
-                ]
-                cursor.executemany(plan.sql, named)
-                changed += cursor.rowcount
-            elif statement.is_insert:
-                for sql, parameters in plan.chunks(plan.columns(same, numbered, instants)):
-                    cursor.execute(sql, parameters)
-                changed += len(same)
-            else:
-                cursor.executemany(plan.sql, plan.values(same, numbered, instants))
-                changed += cursor.rowcount
-        except error as exc:  # as SQLAlchemy would have raised it (IntegrityError, …)
-            raise DBAPIError.instance(plan.sql, None, exc, error, dialect=dialect) from exc
-        finally:
-            cursor.close()
-    return changed
+        prepared.append(Prepared(statement, plan if plan.usable else None, same, instants))
+    return prepared
+
+
+def write_prepared(connection: Connection, prepared: Prepared, numbered, instants: dict) -> int:
+    """Write ``prepared``'s rows in one go: COPY (inserts on PostgreSQL), inserts of many
+    rows each (SQLite, :meth:`_Plan.chunks`) or the driver's ``executemany``; how many rows
+    it changed."""
+    statement, plan = prepared.statement, prepared.plan
+    if plan is None:  # a statement that adds values of its own: SQLAlchemy writes it
+        same = [_resolved(row, numbered) for row in prepared.rows]
+        return connection.execute(statement, same).rowcount
+    columns = plan.finish(prepared.columns, prepared.late, numbered, instants)
+    dialect = connection.dialect
+    cursor = connection.connection.driver_connection.cursor()
+    error = dialect.loaded_dbapi.Error
+    try:
+        if dialect.name == "postgresql" and statement.is_insert:
+            with cursor.copy(plan.copy) as copy:
+                for values in zip(*columns, strict=True):
+                    copy.write_row(values)
+            return len(prepared.rows)
+        if dialect.name == "postgresql" and statement is _MOVE_HEAD:
+            cursor.execute(_moves_sql(tuple(plan.names)), [list(column) for column in columns])
+            return cursor.rowcount
+        if dialect.name == "postgresql":
+            rows = zip(*columns, strict=True)
+            named = [dict(zip(plan.names, values, strict=True)) for values in rows]
+            cursor.executemany(plan.sql, named)
+            return cursor.rowcount
+        if statement.is_insert:
+            for sql, parameters in plan.chunks(columns):
+                cursor.execute(sql, parameters)
+            return len(prepared.rows)
+        cursor.executemany(plan.sql, list(zip(*columns, strict=True)))
+        return cursor.rowcount
+    except error as exc:  # as SQLAlchemy would have raised it (IntegrityError, …)
+        raise DBAPIError.instance(plan.sql, None, exc, error, dialect=dialect) from exc
+    finally:
+        cursor.close()
 
 
 # the heads' move on PostgreSQL: one UPDATE over arrays, one per parameter of _MOVE_HEAD

@@ -16,9 +16,11 @@ whose connection is a :class:`Recorder`:
 - what it writes (terms, head moves, documents, lines, ledger entries, payments, the
   collections of invoices it issued, renewal keys, outbox events: whatever ``StoreBook`` and
   the journal execute) is kept, in order;
-  :meth:`Recorder.write` then writes each statement's rows at once, below SQLAlchemy but
-  with SQLAlchemy's own conversions of each value
-  (:func:`~prorata.adapters.batch_writing.write_rows`). A document's row id, which its insert
+  :meth:`Recorder.prepare` converts them for the driver, with SQLAlchemy's own
+  conversions of each value, before the write lock is taken
+  (:func:`~prorata.adapters.batch_writing.prepare_rows`), and :meth:`Recorder.write` then
+  writes each statement's rows at once, below SQLAlchemy
+  (:func:`~prorata.adapters.batch_writing.write_prepared`). A document's row id, which its insert
   returns, is a :class:`Deferred` until the batch takes the ids of all its documents at
   once (from the table's sequence on PostgreSQL, after the largest on SQLite, where the
   batch holds the write lock) and writes them with the rows; a head's compare-and-set
@@ -53,7 +55,14 @@ from sqlalchemy import Connection
 from prorata.adapters import codec
 from prorata.adapters import schema as t
 from prorata.adapters.batch_reading import Batch, SlowPath, StaleBatch
-from prorata.adapters.batch_writing import CLOSE, OPEN, Deferred, new_ids, write_rows
+from prorata.adapters.batch_writing import (
+    CLOSE,
+    OPEN,
+    Deferred,
+    new_ids,
+    prepare_rows,
+    write_prepared,
+)
 from prorata.adapters.numbering import document_number, take_numbers
 from prorata.adapters.store import _MOVE_HEAD, StoreBook, TenantConfig
 from prorata.adapters.store_accounts import AccountDirectory
@@ -93,6 +102,8 @@ class Recorder:
         self.engine = connection.engine
         self.batch = batch
         self._reads = connection  # for credit balances only (Batch.units)
+        self._written: tuple | None = None  # the rows last written (see write)
+        self._discards = 0  # discards so far: with the calls kept, what prepare saw
         self._reset()
 
     def _reset(self) -> None:
@@ -103,6 +114,9 @@ class Recorder:
         self.calls: list = []  # the statement of each row kept, in order (see discard)
         self.numbers: list[tuple[int, str]] = []  # (tenant, series) of each placeholder
         self._undo: list[tuple[dict, Any, Any]] = []  # (mapping, key, previous value)
+        self._prepared: list | None = None  # see prepare
+        self._prepared_at: tuple[int, int] | None = None  # (calls, discards) it saw
+        self._instants: dict = {}  # each instant converted once (see _Plan)
 
     # computing ---------------------------------------------------------------------------
     def execute(self, statement, parameters: dict | list[dict] | None = None) -> _Kept:
@@ -154,6 +168,7 @@ class Recorder:
     def discard(self, mark: tuple[int, int, int]) -> None:
         """Forget everything kept since ``mark``."""
         calls, numbers, undo = mark
+        self._discards += 1
         for statement in self.calls[calls:]:
             self.kept[statement].pop()
         del self.calls[calls:]
@@ -171,7 +186,12 @@ class Recorder:
     def write(self, connection: Connection) -> Callable[[str], str]:
         """Take the numbers, write every kept row (each statement's rows at once, statements
         in the order they first appeared), start afresh; returns the function that turns a
-        text with placeholders into the text written."""
+        text with placeholders into the text written. The rows are converted first
+        (:meth:`prepare`, unless that was done since the last row was kept), then the
+        numbers taken: on PostgreSQL a series stays locked from then to the commit."""
+        prepared = self._prepared
+        if prepared is None or self._prepared_at != (len(self.calls), self._discards):
+            prepared = self.prepare()
         final = self._take_numbers(connection)
         token = self._token
 
@@ -198,26 +218,46 @@ class Recorder:
                 return _PLACEHOLDER.sub(number, text)
             return text[:start] + value + text[end:]
 
-        instants: dict = {}  # each instant converted once (see _Plan)
+        instants = self._instants
+        for statement, deferreds, parts in prepared:
+            if deferreds:  # the row ids are taken first, and written with the rows
+                ids = new_ids(connection, statement.table, len(deferreds))
+                for deferred, row_id in zip(deferreds, ids, strict=True):
+                    deferred.value = row_id
+            changed = sum(write_prepared(connection, part, numbered, instants) for part in parts)
+            if statement is _MOVE_HEAD:
+                expected = sum(len(part.rows) for part in parts)
+                if changed != expected:
+                    raise StaleBatch(f"{expected - changed} subscription heads moved meanwhile")
+        # the rows written are released with the recorder or at its next write: after the
+        # commit, not while the write lock is held
+        self._written = (self.kept, prepared)
+        self._reset()
+        return lambda text: numbered(text) if OPEN in text else text
+
+    def prepare(self) -> list:
+        """Convert the kept rows for the driver as far as they can be before the ids and
+        numbers are taken (:func:`~prorata.adapters.batch_writing.prepare_rows`): called
+        before the write transaction begins, it leaves the write lock only the ids, the
+        numbers and the writing. Anything kept afterwards is not prepared: :meth:`write`
+        prepares again if called so."""
+        prepared = []
         for statement, kept in self.kept.items():
             if not kept:  # an empty list of rows was kept
                 continue
-            if statement._returning:  # the row ids are taken first, and written with the rows
-                ids = new_ids(connection, statement.table, len(kept))
-                for (_, deferred), row_id in zip(kept, ids, strict=True):
-                    deferred.value = row_id
-                rows = [{**row, "id": deferred.value} for row, deferred in kept]
+            deferreds: list = []
+            if statement._returning:  # the row id goes in as a deferred one (see write)
+                deferreds = [deferred for _, deferred in kept]
+                rows = [{**row, "id": deferred} for row, deferred in kept]
+            elif statement is _MOVE_HEAD:
+                rows = _moves(kept)
             else:
                 rows = kept
-            if statement is _MOVE_HEAD:
-                rows = _moves(rows)
-                moved = write_rows(connection, statement, rows, numbered, instants)
-                if moved != len(rows):
-                    raise StaleBatch(f"{len(rows) - moved} subscription heads moved meanwhile")
-            else:
-                write_rows(connection, statement, rows, numbered, instants)
-        self._reset()
-        return lambda text: numbered(text) if OPEN in text else text
+            parts = prepare_rows(self.dialect, statement, rows, self._instants)
+            prepared.append((statement, deferreds, parts))
+        self._prepared = prepared
+        self._prepared_at = (len(self.calls), self._discards)
+        return prepared
 
     def _take_numbers(self, connection: Connection) -> list[str]:
         """The numbers of the placeholders, in order; one update per (tenant, series),

@@ -524,6 +524,7 @@ def _outside_the_lock(
                 kept.append((outcomes, order.renewed(row, outcomes)))
             if not kept:
                 return None
+        recorder.prepare()  # the rows converted before the write lock is taken
         connection.execution_options(sqlite_begin="IMMEDIATE")
         transaction = connection.begin()
         try:
