@@ -40,20 +40,33 @@ def _tenant(engine) -> None:
 def test_workers_without_autocheckpoint_leave_the_log_to_the_checkpointer(tmp_path):
     path = tmp_path / "c.db"
     url = f"sqlite:///{path}"
-    migrate(make_engine(url))
-    writer = make_engine(url, autocheckpoint=False)
-    for made, expected in ((writer, 0), (make_engine(url), 1000)):
-        with made.connect() as connection:
+    made = []  # every engine of the test, disposed at its end
+
+    def engine(**settings):
+        made.append(make_engine(url, **settings))
+        return made[-1]
+
+    try:
+        _check_the_log_is_left_to_the_checkpointer(path, engine)
+    finally:
+        for each in made:
+            each.dispose()
+
+
+def _check_the_log_is_left_to_the_checkpointer(path, engine) -> None:
+    migrate(engine())
+    writer = engine(autocheckpoint=False)
+    for each, expected in ((writer, 0), (engine(), 1000)):
+        with each.connect() as connection:
             assert connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == expected
     _tenant(writer)
     _write(writer, 1500)  # past SQLite's own threshold (1,000 pages): nothing checkpointed
     grown = _log_size(path)
     assert grown > 1500 * 2000
-    with Checkpointer(make_engine(url), every=0.01, limit=100_000) as checkpointer:
+    with Checkpointer(engine(), every=0.01, limit=100_000) as checkpointer:
         # a reader holding a snapshot all along: PASSIVE checkpoints cannot start the log
         # again, the RESTART past the limit waits for it and does
-        reader = make_engine(url)
-        with reader.connect() as held:
+        with engine().connect() as held:
             held.execution_options(sqlite_begin="DEFERRED")
             with held.begin():
                 held.execute(select(func.count()).select_from(t.outbox)).scalar_one()
@@ -63,10 +76,9 @@ def test_workers_without_autocheckpoint_leave_the_log_to_the_checkpointer(tmp_pa
     assert checkpointer.passive >= 1 and checkpointer.emptied >= 1
     assert _log_size(path) <= grown  # overwritten in place, not truncated
     # the 50 commits after the restart wrote the log from its start
-    assert 0 < checkpoint(make_engine(url), "PASSIVE") < 500
+    assert 0 < checkpoint(engine(), "PASSIVE") < 500
     with writer.connect() as connection:  # every row committed is there
         assert connection.execute(select(func.count()).select_from(t.outbox)).scalar_one() == 1550
-    writer.dispose()
 
 
 def test_the_checkpointer_does_nothing_on_postgresql(engine):
