@@ -127,8 +127,7 @@ class _Plan:
         for index, (_, process, instant) in enumerate(self.order):
             column = columns[index]
             kinds = set(map(type, column))
-            texts = column if kinds == {str} else [v for v in column if type(v) is str]
-            if Deferred in kinds or (str in kinds and OPEN in "".join(texts)):
+            if Deferred in kinds or (str in kinds and _holds_placeholder(column, kinds)):
                 late.append(index)
                 continue
             columns[index] = _processed(column, process, instant, instants)
@@ -152,6 +151,12 @@ class _Plan:
                 ]
             columns[index] = _processed(column, process, instant, instants)
         return columns
+
+
+def _holds_placeholder(column, kinds: set) -> bool:
+    """Whether a text of ``column`` (whose value types are ``kinds``) holds a placeholder."""
+    texts = column if kinds == {str} else [v for v in column if type(v) is str]
+    return OPEN in "".join(texts)
 
 
 def _processed(column, process, instant: bool, instants: dict) -> list:
