@@ -47,6 +47,10 @@ def test_preset_values_that_define_each_system():
     assert build_policy("whmcs").rule("period_change").equal_monthly == "nothing"
     assert build_policy("lago").proration.arithmetic == "binary64"
     assert {build_policy(n).proration.arithmetic for n in set(PRESETS) - {"lago"}} == {"exact"}
+    assert build_policy("chargebee").proration.unprorated == "full_price"
+    assert {build_policy(n).proration.unprorated for n in set(PRESETS) - {"chargebee"}} == {
+        "nothing"
+    }
 
 
 def test_keys_added_later_default_to_the_earlier_behaviour():
@@ -55,6 +59,9 @@ def test_keys_added_later_default_to_the_earlier_behaviour():
     assert policy.rule("period_change").anchor == "reset"
     assert policy.rule("period_change").equal_monthly == "prorate"
     assert policy.proration.arithmetic == "exact"
+    assert policy.proration.unprorated == "nothing"
+    with pytest.raises(PolicyError, match=r"policy\.proration\.unprorated"):
+        build_policy({"proration": {"unprorated": "half"}})
     with pytest.raises(PolicyError, match=r"policy\.proration\.from_free"):
         build_policy({"proration": {"from_free": "always"}})
 

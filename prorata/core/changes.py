@@ -366,6 +366,8 @@ def quote_immediate(
         lines.extend(
             _difference_line(sub, changed_old, changed_new, remaining, period, pricing, new_cycle)
         )
+    elif not prorate and pr.unprorated == "full_price":
+        lines.extend(_full_price_lines(sub.id, changed_old, changed_new, remaining, pricing))
     elif prorate:
         for item in changed_old:
             if remaining[0] >= remaining[1] or pr.unit == "none":
@@ -451,6 +453,39 @@ def _term_after(sub: Subscription, new_period) -> object:
 def _costs_nothing(catalog: Catalog, items: tuple[Item, ...]) -> bool:
     """Whether a full period of ``items`` costs nothing (a free plan)."""
     return all(not unit_total(catalog.plan(i.plan), i.quantity) for i in items)
+
+
+def _full_price_lines(sub_id: str, old_items, new_items, remaining, pricing: Pricing) -> list[Line]:
+    """A change billed without proration at the full price (``unprorated: full_price``).
+
+    Nothing is credited for the old terms. A new plan is charged its full period price; a
+    plan kept with more units is charged the added units' full period price; a plan kept
+    with fewer or the same units is charged nothing. Each line is the catalogue price,
+    unrounded by any ratio, over the rest of the period (``remaining``)."""
+    if remaining[0] >= remaining[1]:
+        return []
+    before = {item.plan: item for item in old_items}
+    lines = []
+    for item in new_items:
+        plan = pricing.catalog.plan(item.plan)
+        kept = before.get(item.plan)
+        if kept is None:
+            lines.append(period_line("recurring", sub_id, item, remaining, remaining, pricing))
+        elif item.quantity > kept.quantity and plan.per_unit:
+            added = unit_total(plan, item.quantity) - unit_total(plan, kept.quantity)
+            lines.append(
+                period_line(
+                    "recurring",
+                    sub_id,
+                    item,
+                    remaining,
+                    remaining,
+                    pricing,
+                    value=added,
+                    quantity=item.quantity - kept.quantity,
+                )
+            )
+    return lines
 
 
 def _difference_line(

@@ -97,6 +97,8 @@ _PRORATION_SCHEMA = {
     "from_free": _choice("prorate", "new_period"),
     # extension: how a prorated amount is computed (see Proration.arithmetic)
     "arithmetic": _choice("exact", "binary64"),
+    # extension: what a change bills when proration is off (see Proration.unprorated)
+    "unprorated": _choice("nothing", "full_price"),
 }
 
 _RULE_SCHEMA = {
@@ -177,6 +179,7 @@ DEFAULTS: dict[str, Any] = {
         "lines": "separate",
         "from_free": "prorate",
         "arithmetic": "exact",
+        "unprorated": "nothing",
     },
     "upgrade": {"timing": "immediate", "invoice": "now", "credit": "account_credit"},
     "downgrade": {"timing": "end_of_term", "invoice": "now", "credit": "none"},
@@ -221,6 +224,13 @@ class Proration:
     rounded to binary64, see :mod:`prorata.core.binary64`), then rounds once to the minor
     unit (``ratio_digits`` does not apply); it differs from ``exact`` only where the exact
     amount is a half minor unit or lies within a double's rounding of one.
+
+    ``unprorated``: what a change within the billing cycle bills when ``unit`` is ``none``.
+    ``nothing``: the new terms apply from the next invoice, nothing is credited (Stripe
+    ``proration_behavior=none``). ``full_price``: nothing is credited either, but a change
+    of plan charges the new plan's full period price at once and a quantity increase the
+    added units' full period price; a decrease charges nothing (Chargebee with proration
+    disabled).
     """
 
     unit: str
@@ -231,6 +241,7 @@ class Proration:
     lines: str
     from_free: str = "prorate"
     arithmetic: str = "exact"
+    unprorated: str = "nothing"
 
 
 @dataclass(frozen=True)
@@ -334,6 +345,7 @@ def _build(name: str, merged: Mapping[str, Any]) -> Policy:
             # a source stored before this key existed lacks it: the default applies
             from_free=pr.get("from_free", "prorate"),
             arithmetic=pr.get("arithmetic", "exact"),
+            unprorated=pr.get("unprorated", "nothing"),
         ),
         rules=rules,
         notice_days=merged["notice"]["days"],

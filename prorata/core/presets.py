@@ -230,9 +230,18 @@ PRESETS: dict[str, dict[str, Any]] = {
     # credits the unused days (credit_option prorate; `credit: none` for none; the date of
     # cancellation unbilled unless `cancel: {change_day: used}`); unbilled charges are
     # invoiced (`invoice: now`) or deleted (`next_invoice`). Each line is rounded half-up
-    # (the docs do not say how Chargebee rounds).
+    # (the docs do not say how Chargebee rounds). With proration disabled (`proration:
+    # {unit: none}`) nothing is credited: a plan changed mid-term is charged the new plan's
+    # whole price at once, the next renewal that price again; fewer units credit nothing
+    # and lower the next renewal (`unprorated: full_price`; chargebee.com/docs/proration-old
+    # "you can only charge customers for upgrades", Chargebee support, discussion 322333).
     "chargebee": {
-        "proration": {"unit": "day", "basis": "actual", "change_day": "remaining"},
+        "proration": {
+            "unit": "day",
+            "basis": "actual",
+            "change_day": "remaining",
+            "unprorated": "full_price",
+        },
         **_changes("credit_note"),
         "cancel": {"timing": "end_of_term", "invoice": "now", "credit": "credit_note"},
         "unpaid_invoice_credit": "adjustment",
