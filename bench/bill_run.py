@@ -550,6 +550,8 @@ def bench(url: str, name: str, args, source: Path | None = None, copied: str = "
         if source is not None:
             shutil.copy(make_url(url).database, source)
     engine = make_engine(url)
+    if copied or source is not None:
+        migrate(engine)  # a copy made at an older revision: brought to the code's
     expected = due_count(engine, UNTIL)
     if expected != n:
         print(f"FAILED: {expected} subscriptions due at {UNTIL.isoformat()}, expected {n}")

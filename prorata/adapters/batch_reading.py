@@ -69,6 +69,18 @@ def _queries(dialect: str) -> tuple[Any, Any, Any, Any]:
     return states, accounts, accounts.with_for_update(), balances
 
 
+# the largest ids of account changes and ledger entries in a reader's snapshot (0: none)
+_MARKS = select(
+    select(func.coalesce(func.max(t.account_changes.c.id), 0)).scalar_subquery(),
+    select(func.coalesce(func.max(_L.id), 0)).scalar_subquery(),
+)
+_ACCOUNTS_CHANGED = select(t.account_changes.c.account_id).where(
+    t.account_changes.c.id > bindparam("mark")
+)
+# not DISTINCT: SQLite would then scan the whole (account, currency) index for it instead
+# of the rows past the mark
+_CREDIT_MOVED = select(_L.account_id).where(_L.id > bindparam("mark"))
+
 _RECORDS: dict[tuple[str, ...], type] = {}
 
 
@@ -95,31 +107,38 @@ class Batch:
         self.states = states
         self.accounts = accounts
         self.balances: dict[tuple[int, str], int] = {}
-        self.read: dict[tuple[int, str], int] = {}  # the balances as read
         self.loaded: set[int] = set()
+        self.marks: tuple[int, int] | None = None  # see mark()
 
     def read_balances(self, connection: Connection, account_ids: list[int]) -> None:
         balances = _queries(connection.dialect.name)[3]
         for row in records(connection.execute(balances, {"ids": _ids(connection, account_ids)})):
             self.balances[row.account_id, row.currency] = int(row.units)
-            self.read[row.account_id, row.currency] = int(row.units)
         self.loaded.update(account_ids)
+
+    def mark(self, connection: Connection) -> None:
+        """SQLite, in the transaction that read the batch: note the largest ids of account
+        changes and ledger entries it sees, for :meth:`check_unchanged`."""
+        self.marks = tuple(connection.execute(_MARKS).one())
 
     def check_unchanged(self, connection: Connection) -> None:
         """Raise :class:`StaleBatch` unless the batch's accounts and the credit it read are
-        as they were read (a batch computed before the write lock was taken)."""
-        _, accounts, _, balances = _queries(connection.dialect.name)
-        ids = _ids(connection, sorted(self.accounts))
-        accounts = records(connection.execute(accounts, {"ids": ids}))
-        if {row.id: row for row in accounts} != self.accounts:
+        as they were read (a batch computed before the write lock was taken).
+
+        Stale when an account of the batch has a change, or an account whose credit it
+        read a ledger entry, above the marks. On SQLite ids follow the commit order and
+        ledger entries are only ever added (never with an id given), so these rows are
+        exactly what was committed since the batch was read: the check reads the few rows
+        other writers added meanwhile, not the batch's accounts and balances again
+        (stricter than comparing them only where credit moved and came back)."""
+        if self.marks is None:
+            raise ValueError("check_unchanged needs the marks of the batch's read: mark()")
+        accounts_mark, ledger_mark = self.marks
+        changed = connection.execute(_ACCOUNTS_CHANGED, {"mark": accounts_mark}).scalars()
+        if not self.accounts.keys().isdisjoint(changed):
             raise StaleBatch("an account of the batch changed meanwhile")
-        balances = {
-            (row.account_id, row.currency): int(row.units)
-            for row in records(
-                connection.execute(balances, {"ids": _ids(connection, sorted(self.loaded))})
-            )
-        }
-        if balances != self.read:
+        moved = connection.execute(_CREDIT_MOVED, {"mark": ledger_mark}).scalars()
+        if not self.loaded.isdisjoint(moved):
             raise StaleBatch("the credit of an account of the batch moved meanwhile")
 
     def units(self, connection: Connection, account_id: int, currency: str) -> int:
@@ -136,7 +155,6 @@ class Batch:
         it again when next needed."""
         for key in [key for key in self.balances if key[0] == account_id]:
             del self.balances[key]
-            self.read.pop(key, None)
         self.loaded.discard(account_id)
 
 

@@ -505,6 +505,7 @@ def _outside_the_lock(
                     for tenant in {r.tenant_id for r in rows}
                 }
                 read = read_batch(connection, [row.id for row in rows])
+                read.mark(connection)
                 elsewhere = _earlier_elsewhere(connection, rows, until, skip)
                 recorder = Recorder(connection, read)
                 together = _Together(connection, recorder, configs, run_id)

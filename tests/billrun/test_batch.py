@@ -266,3 +266,61 @@ def test_a_batch_computed_outside_the_write_lock_is_computed_again_when_credit_m
     assert not any(summary.failures for summary in together)
     assert_written_alike(engine, reference_engine)
     checks.check_invariants(engine, tenant)
+
+
+def _tax_changed_by_hand(engine, tenant: int, sub_key: str) -> None:
+    """The account of ``sub_key`` taxed at 10 % from now on, as the back office edits it."""
+    with engine.begin() as connection:
+        account = StoreBook(connection, load_config(connection, tenant)).subscription(sub_key)
+        connection.execute(
+            t.accounts.update()
+            .where((t.accounts.c.tenant_id == tenant) & (t.accounts.c.key == account.account))
+            .values(tax_rate="10")
+        )
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_batch_computed_outside_the_write_lock_is_computed_again_when_an_account_changed(
+    db_url, engine, reference_engine, monkeypatch
+):
+    """As above, with an account of the batch edited (its tax rate) between the batch's
+    reading and its writing: the update is seen through ``account_changes`` (written by a
+    trigger, not by the code that updated the row), the batch is computed again under the
+    lock, and the invoices carry the new tax as renewing one at a time after the edit."""
+    plan, tenant = populate(engine, reference_engine)
+    first = next(world.claim_order(world.replay(plan), UNTIL))
+    stale: list[str] = []
+    check, read = Batch.check_unchanged, bill_run.read_batch
+
+    def reading(connection, ids):  # the batch is claimed: its snapshot is taken
+        if not stale:
+            _tax_changed_by_hand(second, tenant, first)
+        return read(connection, ids)
+
+    def checking(self, connection):
+        try:
+            check(self, connection)
+        except StaleBatch as exc:
+            stale.append(str(exc))
+            raise
+
+    second = make_engine(db_url)
+    monkeypatch.setattr(bill_run, "read_batch", reading)
+    monkeypatch.setattr(Batch, "check_unchanged", checking)
+    together = _batches(engine, together=True)
+    second.dispose()
+    monkeypatch.undo()
+    alone = _batches(
+        reference_engine,
+        together=False,
+        before=lambda: _tax_changed_by_hand(reference_engine, tenant, first),
+    )
+    assert stale == ["an account of the batch changed meanwhile"]
+    assert together == alone
+    assert_written_alike(engine, reference_engine)
+    with engine.connect() as connection:
+        taxed = connection.execute(
+            select(t.documents.c.tax_minor).where(t.documents.c.tax_minor > 0)
+        ).all()
+    assert taxed, "the edit reached the invoices"
+    checks.check_invariants(engine, tenant)

@@ -103,3 +103,43 @@ def test_demo_loads_once_with_history_up_to_now(engine):
         ).scalar()
     assert documents > 3 and users == 6 * 3 + 5 * 2  # 6 accounts × 3 users, 2 staff per tenant
     assert overdue == 0  # renewed up to now
+
+
+def test_every_update_of_an_account_row_adds_an_account_change(engine):
+    """The trigger of 0011 writes one ``account_changes`` row per account row updated, by
+    any statement, in the order of the updates; inserts add none."""
+    with engine.begin() as connection:
+        tenant = connection.execute(
+            t.tenants.insert()
+            .values(
+                slug="x",
+                name="x",
+                currency="EUR",
+                timezone="UTC",
+                created_at=datetime(2024, 1, 1, tzinfo=UTC),
+            )
+            .returning(t.tenants.c.id)
+        ).scalar_one()
+        ids = [
+            connection.execute(
+                t.accounts.insert()
+                .values(
+                    tenant_id=tenant,
+                    key=key,
+                    locale="fr",
+                    auto_pay=False,
+                    tax_rate="0",
+                    created_at=datetime(2024, 1, 1, tzinfo=UTC),
+                )
+                .returning(t.accounts.c.id)
+            ).scalar_one()
+            for key in ("a", "b")
+        ]
+    changes = select(t.account_changes.c.account_id).order_by(t.account_changes.c.id)
+    with engine.connect() as connection:
+        assert connection.execute(changes).scalars().all() == []
+    with engine.begin() as connection:
+        connection.execute(t.accounts.update().where(t.accounts.c.id == ids[1]).values(name="B"))
+        connection.execute(t.accounts.update().values(auto_pay=True))
+    with engine.connect() as connection:
+        assert connection.execute(changes).scalars().all() == [ids[1], ids[0], ids[1]]
