@@ -34,9 +34,9 @@ emptied on SQLite (later checkpoints would have).
 
 In the same run the raw insert floor is measured: N rows shaped like ``documents`` in one
 transaction into a scratch table of the same database (SQLite: ``executemany``; PostgreSQL:
-``COPY`` through psycopg 3), the best of three tries. The last line reads
-``renewals_per_s=<n> floor_rows_per_s=<n> ratio=<n>`` (ratio: how many times slower than
-the floor a renewal is).
+binary ``COPY`` through psycopg 3, as the bill run writes), the best of three tries. The
+last line reads ``renewals_per_s=<n> floor_rows_per_s=<n> ratio=<n>`` (ratio: how many
+times slower than the floor a renewal is).
 
 ``--profile`` runs the bill run in this process under cProfile (one worker) and prints the
 top functions by cumulative and by internal time, the time per area (SQLAlchemy, the
@@ -447,6 +447,7 @@ def floor_rows(n: int) -> list[tuple]:
 
 
 COLUMNS = "tenant_id, number, type, account_id, currency, issued_at, total_minor, status"
+FLOOR_TYPES = ("int8", "varchar", "varchar", "int8", "varchar", "timestamptz", "int8", "varchar")
 
 
 def insert_floor(engine, n: int, attempts: int = 3) -> float:
@@ -473,8 +474,10 @@ def insert_floor(engine, n: int, attempts: int = 3) -> float:
                 dbapi.execute(ddl)
                 dbapi.commit()
                 began = time.perf_counter()
-                statement = f"COPY bench_floor ({COLUMNS}) FROM STDIN"
+                # binary, as the bill run copies its rows
+                statement = f"COPY bench_floor ({COLUMNS}) FROM STDIN (FORMAT BINARY)"
                 with dbapi.cursor() as cursor, cursor.copy(statement) as copy:
+                    copy.set_types(FLOOR_TYPES)
                     for row in rows:
                         copy.write_row(row)
                 dbapi.commit()

