@@ -146,7 +146,7 @@ catalog_versions = Table(
     "catalog_versions",
     metadata,
     _id(),
-    _tenant(index=False),  # unique (tenant_id, version) leads with it
+    _tenant(),
     Column("version", Integer, nullable=False),
     Column("catalog", Text, nullable=False),  # codec text of core.catalog.Catalog
     Column("policy", Text, nullable=False),  # codec text of core.policy.Policy
@@ -159,7 +159,7 @@ accounts = Table(
     "accounts",
     metadata,
     _id(),
-    _tenant(index=False),  # unique (tenant_id, key) leads with it
+    _tenant(),
     Column("key", String(100), nullable=False),
     Column("name", String(200), nullable=False, server_default=""),
     Column("locale", String(16), nullable=False),
@@ -193,7 +193,7 @@ users = Table(
     "users",
     metadata,
     _id(),
-    _tenant(index=False),  # unique (tenant_id, email) leads with it
+    _tenant(),
     Column("email", String(254), nullable=False),
     Column("name", String(200), nullable=False, server_default=""),
     Column("locale", String(16), nullable=False, server_default="en"),
@@ -216,7 +216,7 @@ subscriptions = Table(
     "subscriptions",
     metadata,
     _id(),
-    _tenant(index=False),  # unique (tenant_id, key) leads with it
+    _tenant(),
     Column("key", String(100), nullable=False),
     Column("account_id", ForeignKey("accounts.id"), nullable=False, index=True),
     Column("version", Integer, nullable=False),  # the current terms' version
@@ -295,7 +295,7 @@ requests = Table(
     "requests",
     metadata,
     _id(),
-    _tenant(index=False),  # unique (tenant_id, number) leads with it
+    _tenant(),
     Column("number", Integer, nullable=False),
     Column("subscription_id", ForeignKey("subscriptions.id"), nullable=False, index=True),
     Column("reason", String(32), nullable=False),  # approval_required | manual_fulfillment
@@ -428,7 +428,7 @@ idempotency_keys = Table(
     "idempotency_keys",
     metadata,
     _id(),
-    _tenant(index=False),  # unique (tenant_id, key) leads with it
+    _tenant(),
     Column("key", String(200), nullable=False),
     Column("operation", String(64), nullable=False),
     Column("request_hash", String(64), nullable=False),
@@ -469,7 +469,7 @@ carts = Table(
     "carts",
     metadata,
     _id(),
-    _tenant(index=False),  # unique (tenant_id, key) leads with it
+    _tenant(),
     Column("key", String(40), nullable=False),
     Column("account_id", ForeignKey("accounts.id"), nullable=False, index=True),
     Column("created_by", ForeignKey("users.id")),
