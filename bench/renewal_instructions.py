@@ -45,13 +45,14 @@ _COLLECTED = re.compile(r"Collected : (\d+)")
 
 
 def prepare(source: Path, subscriptions: int) -> None:
-    """The generated database at ``source`` (made once; delete it to make it again)."""
-    if source.exists():
-        return
+    """The generated database at ``source`` (made once; delete it to make it again),
+    brought to the code's revision (one kept from an older one: migrations only add)."""
+    made = source.exists()
     engine = make_engine(f"sqlite:///{source}")
     migrate(engine)
-    populate(engine, subscriptions, min(subscriptions, 20_000), SEED)
-    settle(engine)
+    if not made:
+        populate(engine, subscriptions, min(subscriptions, 20_000), SEED)
+        settle(engine)
     engine.dispose()
 
 

@@ -118,7 +118,10 @@ class Batch:
 
     def mark(self, connection: Connection) -> None:
         """SQLite, in the transaction that read the batch: note the largest ids of account
-        changes and ledger entries it sees, for :meth:`check_unchanged`."""
+        changes and ledger entries it sees, for :meth:`check_unchanged`. Not on PostgreSQL,
+        where ids follow the sequences, not the commits (and batches lock their accounts)."""
+        if connection.dialect.name != "sqlite":
+            raise ValueError("a batch's marks are SQLite's: ids there follow the commits")
         self.marks = tuple(connection.execute(_MARKS).one())
 
     def check_unchanged(self, connection: Connection) -> None:
@@ -127,10 +130,12 @@ class Batch:
 
         Stale when an account of the batch has a change, or an account whose credit it
         read a ledger entry, above the marks. On SQLite ids follow the commit order and
-        ledger entries are only ever added (never with an id given), so these rows are
+        ledger entries are only ever added (the store never gives their ids; only the
+        bench's copies do, offline, above the largest), so these rows are
         exactly what was committed since the batch was read: the check reads the few rows
-        other writers added meanwhile, not the batch's accounts and balances again
-        (stricter than comparing them only where credit moved and came back)."""
+        other writers added meanwhile, not the batch's accounts and balances again. It is
+        stricter than comparing them: an update that changed nothing, or credit that moved
+        and came back, also makes the batch stale (it is then renewed under the lock)."""
         if self.marks is None:
             raise ValueError("check_unchanged needs the marks of the batch's read: mark()")
         accounts_mark, ledger_mark = self.marks

@@ -91,6 +91,12 @@ class _Plan:
             if dialect.name == "postgresql" and statement.is_insert and self.usable
             else []
         )
+        # the integer columns' bounds: a binary COPY would wrap a value out of them
+        self.int_bounds = [
+            (index, *_INT_BOUNDS[name])
+            for index, name in enumerate(self.copy_types)
+            if name in _INT_BOUNDS
+        ]
         # SQLite: an insert of several rows, ``INSERT … VALUES (…), (…)`` (see chunks)
         self._into = (
             f"INSERT INTO {quote(statement.table.name)} ({', '.join(map(quote, self.names))}) "
@@ -160,6 +166,18 @@ class _Plan:
                 ]
             columns[index] = _processed(column, process, instant, instants)
         return columns
+
+
+_INT_BOUNDS = {"bigint": (-(2**63), 2**63 - 1), "integer": (-(2**31), 2**31 - 1)}
+
+
+def _check_for_binary(plan: _Plan, columns: list) -> None:
+    """Refuse what a binary COPY would not refuse itself: an integer out of its column's
+    range is wrapped by the driver's binary dumper (a text COPY has the server refuse it)."""
+    for index, low, high in plan.int_bounds:
+        values = [value for value in columns[index] if value is not None]
+        if values and (min(values) < low or max(values) > high):
+            raise ValueError(f"{plan.names[index]}: an integer out of its column's range")
 
 
 def _type_name(column_type, dialect) -> str:
@@ -251,10 +269,17 @@ def write_prepared(connection: Connection, prepared: Prepared, numbered, instant
     error = dialect.loaded_dbapi.Error
     try:
         if dialect.name == "postgresql" and statement.is_insert:
-            with cursor.copy(plan.copy) as copy:
-                copy.set_types(plan.copy_types)
-                for values in zip(*columns, strict=True):
-                    copy.write_row(values)
+            try:
+                _check_for_binary(plan, columns)
+                with cursor.copy(plan.copy) as copy:
+                    copy.set_types(plan.copy_types)
+                    for values in zip(*columns, strict=True):
+                        copy.write_row(values)
+            except (TypeError, ValueError, OverflowError) as exc:
+                # a value not of its column's type (the binary dumpers take no other): as
+                # SQLAlchemy raises a statement's bad parameter, so that the batch is
+                # rolled back and renewed one subscription at a time
+                raise DBAPIError.instance(plan.copy, None, exc, error, dialect=dialect) from exc
             return len(prepared.rows)
         if dialect.name == "postgresql" and statement is _MOVE_HEAD:
             cursor.execute(_moves_sql(tuple(plan.names)), [list(column) for column in columns])

@@ -177,16 +177,20 @@ accounts = Table(
     UniqueConstraint("tenant_id", "key"),
 )
 
-# One row for every update of an account row, written by a trigger on ``accounts`` (0011),
-# whatever statement made it. On SQLite ids follow the order in which the writes were
-# committed (one writer at a time, each row's id one more than the largest), so the rows
-# above the largest id a reader saw are exactly the updates committed since: a bill-run
-# batch computed outside the write lock checks its accounts that way (batch_reading.py).
+# SQLite: one row for every update of an account row, written by a trigger on ``accounts``
+# (0011), whatever statement made it. Ids follow the order in which the writes were
+# committed (one writer at a time) and are never used twice (AUTOINCREMENT, even if rows
+# are deleted), so the rows above the largest id a reader saw are exactly the updates
+# committed since: a bill-run batch computed outside the write lock checks its accounts
+# that way (batch_reading.py). A rebuilt ``accounts`` (a batch ALTER in recreate mode)
+# loses the trigger: create it again (tests/store/test_database.py checks it is there).
+# PostgreSQL locks a batch's accounts instead: no trigger, the table stays empty.
 account_changes = Table(
     "account_changes",
     metadata,
     _id(),
     Column("account_id", BigInteger().with_variant(Integer, "sqlite"), nullable=False),
+    sqlite_autoincrement=True,
 )
 
 users = Table(

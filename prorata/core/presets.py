@@ -231,10 +231,12 @@ PRESETS: dict[str, dict[str, Any]] = {
     # cancellation unbilled unless `cancel: {change_day: used}`); unbilled charges are
     # invoiced (`invoice: now`) or deleted (`next_invoice`). Each line is rounded half-up
     # (the docs do not say how Chargebee rounds). With proration disabled (`proration:
-    # {unit: none}`) nothing is credited: a plan changed mid-term is charged the new plan's
-    # whole price at once, the next renewal that price again; fewer units credit nothing
-    # and lower the next renewal (`unprorated: full_price`; chargebee.com/docs/proration-old
-    # "you can only charge customers for upgrades", Chargebee support, discussion 322333).
+    # {unit: none}`) nothing is credited: a plan changed mid-term, upgraded or downgraded,
+    # is charged the new plan's whole price at once ("the whole charges would be
+    # collected", Chargebee support, discussion 322333, staff answer), the next renewal
+    # that price again; fewer units credit nothing and lower the next renewal
+    # (`unprorated: full_price`; chargebee.com/docs/proration-old: no credit on a
+    # downgrade without proration).
     "chargebee": {
         "proration": {
             "unit": "day",

@@ -105,9 +105,10 @@ def test_demo_loads_once_with_history_up_to_now(engine):
     assert overdue == 0  # renewed up to now
 
 
-def test_every_update_of_an_account_row_adds_an_account_change(engine):
-    """The trigger of 0011 writes one ``account_changes`` row per account row updated, by
-    any statement, in the order of the updates; inserts add none."""
+def test_every_update_of_an_account_row_adds_an_account_change_on_sqlite(engine):
+    """SQLite: the trigger of 0011 writes one ``account_changes`` row per account row
+    updated, by any statement, in the order of the updates; inserts add none. PostgreSQL
+    (whose bill run locks accounts instead) has no trigger: the table stays empty."""
     with engine.begin() as connection:
         tenant = connection.execute(
             t.tenants.insert()
@@ -142,4 +143,8 @@ def test_every_update_of_an_account_row_adds_an_account_change(engine):
         connection.execute(t.accounts.update().where(t.accounts.c.id == ids[1]).values(name="B"))
         connection.execute(t.accounts.update().values(auto_pay=True))
     with engine.connect() as connection:
-        assert connection.execute(changes).scalars().all() == [ids[1], ids[0], ids[1]]
+        written = connection.execute(changes).scalars().all()
+    if engine.dialect.name == "sqlite":
+        assert written[0] == ids[1] and sorted(written[1:]) == sorted(ids)
+    else:
+        assert written == []

@@ -1,11 +1,12 @@
-"""Account changes: a row for every update of an account, written by a trigger.
+"""Account changes: on SQLite, a row for every update of an account, written by a trigger.
 
 A bill-run batch on SQLite is computed outside the write lock and checked under it against
 what changed meanwhile. Its accounts were read again for that, one random lookup each
 with a page cache that another connection's commit has emptied (4 % of the workers' time
 at a million, all of it with the write lock held). With this table the check reads only
 the rows added since the batch's snapshot (see ``schema.account_changes``). The trigger,
-not the code that updates accounts, writes them, so no update can be missed.
+not the code that updates accounts, writes them, so no update can be missed. PostgreSQL
+locks a batch's accounts instead: the table is there, empty, and no trigger fills it.
 
 Revision ID: 0011
 Revises: 0010
@@ -29,28 +30,18 @@ def upgrade() -> None:
             "account_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_account_changes")),
+        sqlite_autoincrement=True,
     )
-    if op.get_bind().dialect.name == "sqlite":
+    if _sqlite():
         op.execute(
             "CREATE TRIGGER accounts_changed AFTER UPDATE ON accounts "
             "BEGIN INSERT INTO account_changes (account_id) VALUES (NEW.id); END"
         )
-    else:
-        op.execute(
-            "CREATE FUNCTION note_account_change() RETURNS trigger LANGUAGE plpgsql AS "
-            "$$ BEGIN INSERT INTO account_changes (account_id) VALUES (NEW.id); "
-            "RETURN NULL; END $$"
-        )
-        op.execute(
-            "CREATE TRIGGER accounts_changed AFTER UPDATE ON accounts "
-            "FOR EACH ROW EXECUTE FUNCTION note_account_change()"
-        )
 
 
 def downgrade() -> None:
-    op.execute("DROP TRIGGER accounts_changed" + ("" if _sqlite() else " ON accounts"))
-    if not _sqlite():
-        op.execute("DROP FUNCTION note_account_change()")
+    if _sqlite():
+        op.execute("DROP TRIGGER accounts_changed")
     op.drop_table("account_changes")
 
 
