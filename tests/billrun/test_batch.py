@@ -225,14 +225,11 @@ def _batches(engine, *, together: bool, before=None) -> list:
     return summaries
 
 
-@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
-def test_a_batch_computed_outside_the_write_lock_is_computed_again_when_credit_moved(
-    db_url, engine, reference_engine, monkeypatch
-):
-    """SQLite computes a batch before taking the write lock: credit added meanwhile to one
-    of its accounts (a credit note by hand, committed between the batch's reading and its
-    writing) is seen. The batch is computed again under the lock, and everything written is
-    what renewing one at a time writes with the credit note issued first."""
+def _changed_meanwhile(db_url, engine, reference_engine, monkeypatch, change) -> tuple:
+    """Both databases renewed, ``change(engine, tenant, subscription key)`` committed by
+    another writer on the batch path's database between the first batch's reading and its
+    writing, and on the reference before it renews one at a time. Returns the batch
+    path's summaries, the reference's, the batch checks' stale reasons and the tenant."""
     plan, tenant = populate(engine, reference_engine)
     first = next(world.claim_order(world.replay(plan), UNTIL))
     stale: list[str] = []
@@ -240,7 +237,7 @@ def test_a_batch_computed_outside_the_write_lock_is_computed_again_when_credit_m
 
     def reading(connection, ids):  # the batch is claimed: its snapshot is taken
         if not stale:
-            _credit_by_hand(second, tenant, first, "500.00")
+            change(second, tenant, first)
         return read(connection, ids)
 
     def checking(self, connection):
@@ -259,7 +256,25 @@ def test_a_batch_computed_outside_the_write_lock_is_computed_again_when_credit_m
     alone = _batches(
         reference_engine,
         together=False,
-        before=lambda: _credit_by_hand(reference_engine, tenant, first, "500.00"),
+        before=lambda: change(reference_engine, tenant, first),
+    )
+    return together, alone, stale, tenant
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_batch_computed_outside_the_write_lock_is_computed_again_when_credit_moved(
+    db_url, engine, reference_engine, monkeypatch
+):
+    """SQLite computes a batch before taking the write lock: credit added meanwhile to one
+    of its accounts (a credit note by hand, committed between the batch's reading and its
+    writing) is seen. The batch is computed again under the lock, and everything written is
+    what renewing one at a time writes with the credit note issued first."""
+
+    def credit(on, tenant, key):
+        _credit_by_hand(on, tenant, key, "500.00")
+
+    together, alone, stale, tenant = _changed_meanwhile(
+        db_url, engine, reference_engine, monkeypatch, credit
     )
     assert stale == ["the credit of an account of the batch moved meanwhile"]
     assert together == alone
@@ -287,33 +302,8 @@ def test_a_batch_computed_outside_the_write_lock_is_computed_again_when_an_accou
     reading and its writing: the update is seen through ``account_changes`` (written by a
     trigger, not by the code that updated the row), the batch is computed again under the
     lock, and the invoices carry the new tax as renewing one at a time after the edit."""
-    plan, tenant = populate(engine, reference_engine)
-    first = next(world.claim_order(world.replay(plan), UNTIL))
-    stale: list[str] = []
-    check, read = Batch.check_unchanged, bill_run.read_batch
-
-    def reading(connection, ids):  # the batch is claimed: its snapshot is taken
-        if not stale:
-            _tax_changed_by_hand(second, tenant, first)
-        return read(connection, ids)
-
-    def checking(self, connection):
-        try:
-            check(self, connection)
-        except StaleBatch as exc:
-            stale.append(str(exc))
-            raise
-
-    second = make_engine(db_url)
-    monkeypatch.setattr(bill_run, "read_batch", reading)
-    monkeypatch.setattr(Batch, "check_unchanged", checking)
-    together = _batches(engine, together=True)
-    second.dispose()
-    monkeypatch.undo()
-    alone = _batches(
-        reference_engine,
-        together=False,
-        before=lambda: _tax_changed_by_hand(reference_engine, tenant, first),
+    together, alone, stale, tenant = _changed_meanwhile(
+        db_url, engine, reference_engine, monkeypatch, _tax_changed_by_hand
     )
     assert stale == ["an account of the batch changed meanwhile"]
     assert together == alone
