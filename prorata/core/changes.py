@@ -469,22 +469,16 @@ def _full_price_lines(sub_id: str, old_items, new_items, remaining, pricing: Pri
     for item in new_items:
         plan = pricing.catalog.plan(item.plan)
         kept = before.get(item.plan)
-        if kept is None:
-            lines.append(period_line("recurring", sub_id, item, remaining, remaining, pricing))
-        elif item.quantity > kept.quantity and plan.per_unit:
-            added = unit_total(plan, item.quantity) - unit_total(plan, kept.quantity)
-            lines.append(
-                period_line(
-                    "recurring",
-                    sub_id,
-                    item,
-                    remaining,
-                    remaining,
-                    pricing,
-                    value=added,
-                    quantity=item.quantity - kept.quantity,
-                )
-            )
+        value = quantity = None  # a new plan: its whole price
+        if kept is not None:
+            if item.quantity <= kept.quantity or not plan.per_unit:
+                continue
+            value = unit_total(plan, item.quantity) - unit_total(plan, kept.quantity)
+            quantity = item.quantity - kept.quantity
+        line = period_line(
+            "recurring", sub_id, item, remaining, remaining, pricing, value=value, quantity=quantity
+        )
+        lines.append(line)
     return lines
 
 
